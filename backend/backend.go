@@ -1,0 +1,119 @@
+// Package backend defines the operations the model needs from a compute
+// device. A backend owns every tensor it hands out (weights in their stored
+// format, float32 activations, the KV cache), so a GPU backend can keep all
+// of them on the device; the model only holds opaque handles and calls ops
+// in the order of the forward pass.
+package backend
+
+import (
+	"fmt"
+
+	"github.com/gptoss/gptoss/attention"
+	"github.com/gptoss/gptoss/loader"
+)
+
+// Tensor is an opaque handle to memory owned by a backend. Only the backend
+// that created it may use it.
+type Tensor interface {
+	// Shape is [rows, cols] for activations, the stored shape for weights.
+	Shape() []int
+}
+
+// Segment is the run of rows in a batch that belong to one sequence: rows
+// Row … Row+Len-1 hold that sequence's tokens at positions Pos … Pos+Len-1.
+// Rows of one sequence are contiguous and in position order.
+type Segment struct {
+	Cache KVCache
+	Row   int
+	Pos   int
+	Len   int
+}
+
+// KVSpec describes the per-sequence key/value cache geometry.
+type KVSpec struct {
+	Layers  int
+	KVHeads int
+	HeadDim int
+	Sliding []bool // per layer: keep only the last Window positions
+	Window  int
+	MaxLen  int // largest position count a sequence may reach
+}
+
+// KVCache holds one sequence's keys (after RoPE) and values for every
+// layer. Len is the number of positions already stored.
+type KVCache interface {
+	Len() int
+	// SetLen records that positions 0 … n-1 are stored (after a forward
+	// pass wrote them), or truncates the cache to n positions. Truncation of
+	// a sliding layer below Len-Window loses keys it can no longer restore.
+	SetLen(n int) error
+	// Bytes is the memory the cache holds now.
+	Bytes() int64
+	// Free releases the cache's memory; it must not be used afterwards.
+	Free()
+}
+
+// SwiGLU holds the clamped SwiGLU constants (spec §5 step 2i).
+type SwiGLU struct {
+	Alpha float32 // 1.702
+	Limit float32 // 7
+}
+
+// Backend is a compute device. Activation ops act on the first n rows of
+// their operands; all activations are float32 [rows, cols].
+type Backend interface {
+	Name() string
+
+	// Weight makes a stored BF16 tensor available to the backend without
+	// converting its format.
+	Weight(t loader.Tensor) (Tensor, error)
+	// Experts makes one MXFP4 expert projection (blocks, scales, bias for
+	// all experts of a layer) available, still in MXFP4.
+	Experts(w loader.ExpertWeights) (Tensor, error)
+
+	// NewActivations allocates a float32 [rows, cols] tensor.
+	NewActivations(rows, cols int) Tensor
+	// NewIndices allocates an int32 [rows, cols] tensor (routing choices).
+	NewIndices(rows, cols int) Tensor
+	// NewKVCache allocates an empty cache for one sequence.
+	NewKVCache(spec KVSpec) (KVCache, error)
+	// ReadFloats copies the first n rows of a float32 tensor to the host.
+	ReadFloats(dst []float32, t Tensor, n int) error
+	// ReadInts copies the first n rows of an int32 tensor to the host.
+	ReadInts(dst []int32, t Tensor, n int) error
+
+	// Embed sets dst[i] = table[tokens[i]] for every token.
+	Embed(dst, table Tensor, tokens []int32) error
+	// RMSNorm sets dst = x / sqrt(mean(x²) + eps) * gain, row by row.
+	RMSNorm(dst, x, gain Tensor, n int, eps float32) error
+	// Linear sets dst = x Wᵀ + bias for W stored [out, in]; bias may be nil.
+	Linear(dst, x, w, bias Tensor, n int) error
+	// Add sets dst += x.
+	Add(dst, x Tensor, n int) error
+	// RoPE rotates each head of x (half-split pairing) for the position of
+	// its row, taken from the segments.
+	RoPE(x Tensor, heads int, rope *attention.RoPE, segs []Segment) error
+	// Attention computes softmax-with-sink attention for every row of q
+	// against its sequence's cached keys and the rows' own k, v (causal,
+	// sliding window on sliding layers), writes the heads concatenated to
+	// out, and stores k, v of the rows into each segment's cache.
+	Attention(out, q, k, v, sinks Tensor, layer int, scale float32, segs []Segment) error
+	// TopK writes, per row of logits, the k largest indices (descending,
+	// lowest index first on ties) and the softmax over those k values.
+	TopK(idx, weights, logits Tensor, k, n int) error
+	// MoE sets dst = Σ_j weights[j] · down_e(SwiGLU(gateUp_e(x))) over the
+	// experts e = idx[j] of each row, biases included.
+	MoE(dst, x, idx, weights, gateUp, down Tensor, act SwiGLU, n int) error
+	// CopyRows sets dst[i] = src[rows[i]].
+	CopyRows(dst, src Tensor, rows []int) error
+}
+
+// CheckRows reports an error when a tensor has fewer than n rows; backends
+// use it to validate op arguments.
+func CheckRows(op string, t Tensor, n int) error {
+	s := t.Shape()
+	if len(s) != 2 || s[0] < n {
+		return fmt.Errorf("backend: %s: tensor shape %v has fewer than %d rows", op, s, n)
+	}
+	return nil
+}
