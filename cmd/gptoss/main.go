@@ -24,6 +24,8 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		// one line per subcommand; keep sorted
+		"inspect": {summary: "print a checkpoint's config, tensor table and bytes read per token", run: cmdInspect},
+		"logits":  {summary: "write the logits of a token sequence as raw float32", run: cmdLogits},
 	}
 }
 
