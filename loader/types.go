@@ -56,8 +56,8 @@ type Config struct {
 	RMSNormEps     float64 // 1e-5
 	SwigluLimit    float64 // 7.0
 	SwigluAlpha    float64 // 1.702 (not in config.json; hard-coded in every reference)
-	EOSTokenIDs    []int   // config eos plus generation_config eos ids, deduplicated
-	PadTokenID     int
+	EOSTokenIDs    []int   // config eos plus generation_config eos ids, deduplicated, ids outside the vocabulary dropped
+	PadTokenID     int     // -1 when absent or outside the vocabulary
 }
 
 // ExpertWeights is one MXFP4 expert projection for all experts of a layer,
