@@ -88,7 +88,7 @@ const NaNScale = 0xFF
 // Choices where the spec leaves room:
 //   - All-zero block (amax 0): log2 is −∞, so the clamp gives exponent −127
 //     (scale byte 0) and all codes are zero. The same clamp makes blocks
-//     with amax < 2^−125 encode at scale byte 0, where anything below
+//     with amax < 2^−124 encode at scale byte 0, where anything at or below
 //     2^−129 rounds to zero.
 //   - The sign bit is copied from the input, so −0 and negative values that
 //     round to zero give code 8 (−0). Decode→encode is then the identity on
@@ -102,41 +102,65 @@ const NaNScale = 0xFF
 func EncodeBlock(dst []byte, src []float32) (scale uint8) {
 	_ = dst[BlockBytes-1]
 	_ = src[BlockSize-1]
-	var amax float64
+	// amax via the magnitude bits: for non-NaN floats their integer order is
+	// the order of |x|, and anything above +Inf's bits is a NaN.
+	var amaxBits uint32
 	for _, x := range src[:BlockSize] {
-		a := math.Abs(float64(x))
-		if a != a { // NaN
-			for j := range dst[:BlockBytes] {
-				dst[j] = 0
-			}
-			return NaNScale
-		}
-		if a > amax {
-			amax = a
-		}
+		amaxBits = max(amaxBits, math.Float32bits(x)&0x7FFFFFFF)
+	}
+	if amaxBits > 0x7F800000 { // NaN
+		clear(dst[:BlockBytes])
+		return NaNScale
 	}
 	exp := minExp
-	if amax > 0 {
-		if math.IsInf(amax, 1) {
-			exp = maxExp
-		} else {
-			// Frexp: amax = f·2^e with f in [0.5, 1), so floor(log2) = e−1
-			// exactly (math.Log2 can round up just below a power of two).
-			_, e := math.Frexp(amax)
-			exp = max(minExp, min(maxExp, e-1-emaxElem))
-		}
+	switch e := int(amaxBits >> 23); {
+	case amaxBits == 0x7F800000: // ±Inf
+		exp = maxExp
+	case e > 0:
+		// A normal float32 is 1.m·2^(e−127), so floor(log2|x|) = e−127
+		// exactly (what math.Frexp gives; math.Log2 can round up just below
+		// a power of two). Subnormals and 0 (e = 0) are below 2^−126 and
+		// clamp to −127 like the smallest normals.
+		exp = max(minExp, e-127-emaxElem)
 	}
-	// 2^−exp as a float64; x·inv is exact for every float32 x (the result
-	// stays far inside float64's range).
+	// 2^−exp as a float64; x·inv is exact for every float32 x, and below 8
+	// for every finite x in the block.
 	inv := math.Float64frombits(uint64(1023-exp) << 52)
-	for j := 0; j < BlockBytes; j++ {
-		dst[j] = encodeElem(float64(src[2*j])*inv) | encodeElem(float64(src[2*j+1])*inv)<<4
+	if exp == maxExp {
+		for j := 0; j < BlockBytes; j++ {
+			dst[j] = encodeElem(float64(src[2*j])*inv) | encodeElem(float64(src[2*j+1])*inv)<<4
+		}
+	} else {
+		for j := 0; j < BlockBytes; j++ {
+			dst[j] = roundElem(float64(src[2*j])*inv) | roundElem(float64(src[2*j+1])*inv)<<4
+		}
 	}
 	return uint8(exp + 127)
 }
 
+// codeOf2r maps 2r, for r an E2M1 magnitude or 8 (which saturates), to its
+// code. Never written.
+var codeOf2r = [17]uint8{0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 6: 5, 8: 6, 12: 7, 16: 7}
+
+// roundElem is encodeElem without branches on the data (Gaussian weights
+// make a comparison chain mispredict constantly), for finite |q| < 8.
+// Adding and subtracting M = step·2^52 rounds q to a multiple of the E2M1
+// step of q's binade (0.5 below 2, 1 in [2, 4), 2 in [4, 8)) by the FPU's
+// round-to-nearest-even, and the even multiple is exactly the code with an
+// even mantissa bit. 8 (from [7, 8)) saturates to 6 through the table.
+func roundElem(q float64) uint8 {
+	b := math.Float64bits(q)
+	sign := uint8(b>>63) << 3
+	b &^= 1 << 63
+	m := math.Float64frombits((max(b>>52, 1023) + 51) << 52)
+	a := math.Float64frombits(b)
+	r := (a + m) - m
+	return sign | codeOf2r[int(r*2)]
+}
+
 // encodeElem rounds an already scaled value to the nearest E2M1 code, ties
-// to even mantissa, saturating at ±6.
+// to even mantissa, saturating at ±6 (±Inf included). The plain statement
+// of the rule; roundElem is the fast equivalent for the finite case.
 func encodeElem(q float64) uint8 {
 	var sign uint8
 	if math.Signbit(q) {

@@ -412,3 +412,50 @@ func BenchmarkEncodeRow(b *testing.B) {
 		EncodeRow(blocks, scales, src)
 	}
 }
+
+// TestFastRoundingMatchesRule checks the branch-free roundElem against the
+// plain comparison chain (encodeElem) on every float32 within 64 ulps of
+// each rounding threshold and on a dense sample of [0, 8).
+func TestFastRoundingMatchesRule(t *testing.T) {
+	check := func(f float32) {
+		for _, q := range []float64{float64(f), -float64(f)} {
+			if got, want := roundElem(q), encodeElem(q); got != want {
+				t.Fatalf("q = %v (%#08x): roundElem %d, encodeElem %d", q, math.Float32bits(f), got, want)
+			}
+		}
+	}
+	for _, th := range []float32{0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, 5, 6, 7, 8} {
+		b := math.Float32bits(th)
+		for d := uint32(0); d <= 64; d++ {
+			check(math.Float32frombits(b + d))
+			if b >= d && th < 8 {
+				check(math.Float32frombits(b - d))
+			}
+		}
+	}
+	for b := uint32(0); b < math.Float32bits(8); b += 997 {
+		check(math.Float32frombits(b))
+	}
+}
+
+// TestScaleMatchesFrexp checks the exponent-field shortcut against
+// floor(log2(amax)) computed with math.Frexp on float64.
+func TestScaleMatchesFrexp(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var src [BlockSize]float32
+	var dst [BlockBytes]byte
+	vals := []float32{math.MaxFloat32, 1, 1.9999999, 2, 0.5, math.SmallestNonzeroFloat32,
+		float32(math.Ldexp(1, -126)), float32(math.Ldexp(1, -125)), float32(math.Ldexp(1.5, -124))}
+	for i := 0; i < 10000; i++ {
+		vals = append(vals, math.Float32frombits(r.Uint32N(0x7F800000))) // every finite magnitude
+	}
+	for _, v := range vals {
+		src[7] = v
+		src[8] = -v / 3
+		_, e := math.Frexp(float64(v))
+		want := max(-127, min(127, e-1-2)) + 127
+		if got := EncodeBlock(dst[:], src[:]); int(got) != want {
+			t.Fatalf("amax %g: scale %d, want %d", v, got, want)
+		}
+	}
+}
