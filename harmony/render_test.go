@@ -28,9 +28,24 @@ func sysWith(f func(*SystemContent)) Message {
 
 const capitalQuestion = "What is the capital of the largest country in the world?"
 
-// TestHarmonyFixtures reproduces openai/harmony's test-data renderings
-// byte for byte, building each conversation the way harmony's tests do.
-func TestHarmonyFixtures(t *testing.T) {
+// fixtureCase is a conversation from harmony's tests and the fixture file
+// holding its expected rendering.
+type fixtureCase struct {
+	file       string
+	msgs       []Message
+	opts       RenderOptions
+	completion bool // RenderCompletion rather than RenderConversation
+}
+
+func (tc fixtureCase) render() (Rendered, error) {
+	if tc.completion {
+		return RenderCompletion(tc.msgs, tc.opts)
+	}
+	return RenderConversation(tc.msgs, tc.opts)
+}
+
+// harmonyFixtureCases builds each conversation the way harmony's tests do.
+func harmonyFixtureCases() []fixtureCase {
 	robot := DeveloperMessage(DeveloperContent{Instructions: "Answer the user's questions like a robot."})
 	effort := func(e ReasoningEffort) Message {
 		return sysWith(func(sc *SystemContent) { sc.ReasoningEffort = e })
@@ -45,12 +60,7 @@ func TestHarmonyFixtures(t *testing.T) {
 	}
 	date := func(sc *SystemContent) { sc.CurrentDate = "2025-06-28" }
 
-	cases := []struct {
-		file       string
-		msgs       []Message
-		opts       RenderOptions
-		completion bool
-	}{
+	return []fixtureCase{
 		{"test_simple_convo.txt", []Message{SystemMessage(DefaultSystemContent()), UserMessage("What is 2 + 2?")}, RenderOptions{}, true},
 		{"test_simple_convo_low_effort.txt", []Message{effort(EffortLow), robot, UserMessage(capitalQuestion)}, RenderOptions{}, true},
 		{"test_simple_convo_medium_effort.txt", []Message{effort(EffortMedium), robot, UserMessage(capitalQuestion)}, RenderOptions{}, true},
@@ -132,16 +142,15 @@ func TestHarmonyFixtures(t *testing.T) {
 			{Role: RoleAssistant, Channel: "commentary", Recipient: "functions.python", Content: `{"code": "import timeit\n\ndef fib_recursive(n):\n    if n <= 1: return n\n    return fib_recursive(n-1) + fib_recursive(n-2)\n\ndef fib_iter(n):\n    if n <= 1: return n\n    a, b = 0, 1\n    for _ in range(2, n+1): a, b = b, a+b\n    return b\n\nprint(timeit.timeit(lambda: fib_recursive(30), number=1))\nprint(timeit.timeit(lambda: fib_iter(30), number=1000))"}`},
 		}, RenderOptions{}, true},
 	}
-	for _, tc := range cases {
+}
+
+// TestHarmonyFixtures reproduces openai/harmony's test-data renderings
+// byte for byte.
+func TestHarmonyFixtures(t *testing.T) {
+	for _, tc := range harmonyFixtureCases() {
 		t.Run(strings.TrimSuffix(tc.file, ".txt"), func(t *testing.T) {
 			want := fixture(t, tc.file)
-			var r Rendered
-			var err error
-			if tc.completion {
-				r, err = RenderCompletion(tc.msgs, tc.opts)
-			} else {
-				r, err = RenderConversation(tc.msgs, tc.opts)
-			}
+			r, err := tc.render()
 			if err != nil {
 				t.Fatal(err)
 			}
