@@ -26,6 +26,8 @@ func commands() map[string]command {
 		// one line per subcommand; keep sorted
 		"inspect": {summary: "print a checkpoint's config, tensor table and bytes read per token", run: cmdInspect},
 		"logits":  {summary: "write the logits of a token sequence as raw float32", run: cmdLogits},
+		"serve":   {summary: "serve the OpenAI-compatible HTTP API with continuous batching", run: cmdServe},
+		"synth":   {summary: "write a synthetic gpt-oss checkpoint (random weights, real layout)", run: cmdSynth},
 	}
 }
 
