@@ -1,0 +1,119 @@
+package synth
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+)
+
+// bf16 rounds f to bfloat16 (the top 16 bits of the float32) to nearest,
+// ties to even. NaN stays NaN (quieted) instead of rounding into Inf.
+func bf16(f float32) uint16 {
+	b := math.Float32bits(f)
+	if b&0x7FFFFFFF > 0x7F800000 {
+		return uint16(b>>16) | 0x40
+	}
+	return uint16((b + 0x7FFF + (b>>16)&1) >> 16)
+}
+
+// safetensorsHeader renders a safetensors header for es, laid out back to
+// back in the given order, as the golden fixtures (and Python's writer)
+// format it: 8-byte little-endian length, then compact JSON with keys
+// "dtype","shape","data_offsets", "__metadata__" last, padded with spaces
+// to a multiple of 8 bytes so the data section starts aligned.
+func safetensorsHeader(es []entry) []byte {
+	var b bytes.Buffer
+	b.WriteString("{")
+	var off int64
+	for _, e := range es {
+		name, _ := json.Marshal(e.Name) // a string always marshals
+		b.Write(name)
+		b.WriteString(`:{"dtype":"`)
+		b.WriteString(e.DType)
+		b.WriteString(`","shape":[`)
+		for i, d := range e.Shape {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.FormatInt(d, 10))
+		}
+		end := off + e.Size()
+		fmt.Fprintf(&b, `],"data_offsets":[%d,%d]},`, off, end)
+		off = end
+	}
+	b.WriteString(`"__metadata__":{"format":"pt"}}`)
+	for b.Len()%8 != 0 {
+		b.WriteByte(' ')
+	}
+	out := make([]byte, 8, 8+b.Len())
+	binary.LittleEndian.PutUint64(out, uint64(b.Len()))
+	return append(out, b.Bytes()...)
+}
+
+// shard is one output safetensors file.
+type shard struct {
+	path    string // relative to the output directory
+	entries []entry
+	size    int64 // file size: header + data
+}
+
+// planShards splits es (in order) greedily into files whose data stays
+// within max bytes; a tensor larger than max gets a file of its own; max ≤ 0
+// means one file.
+func planShards(es []entry, max int64) [][]entry {
+	var out [][]entry
+	var cur []entry
+	var curSize int64
+	for _, e := range es {
+		if max > 0 && len(cur) > 0 && curSize+e.Size() > max {
+			out = append(out, cur)
+			cur, curSize = nil, 0
+		}
+		cur = append(cur, e)
+		curSize += e.Size()
+	}
+	return append(out, cur)
+}
+
+// hfShardName reproduces the released HF repo's quirk: shards numbered from
+// 0 and "of" the last index, so 3 files say "-of-00002".
+func hfShardName(i, n int) string {
+	if n == 1 {
+		return "model.safetensors"
+	}
+	return fmt.Sprintf("model-%05d-of-%05d.safetensors", i, n-1)
+}
+
+// originalShardName reproduces 120b's original/ naming: a double dash and
+// 1-based numbering "of" the count.
+func originalShardName(i, n int) string {
+	if n == 1 {
+		return "model.safetensors"
+	}
+	return fmt.Sprintf("model--%05d-of-%05d.safetensors", i+1, n)
+}
+
+type indexFile struct {
+	Metadata struct {
+		TotalSize int64 `json:"total_size"`
+	} `json:"metadata"`
+	WeightMap map[string]string `json:"weight_map"`
+}
+
+// indexJSON renders model.safetensors.index.json: total_size is the sum of
+// tensor data sizes (headers excluded), as HF computes it.
+func indexJSON(shards []shard, dir string) ([]byte, error) {
+	var idx indexFile
+	idx.WeightMap = map[string]string{}
+	for _, s := range shards {
+		base := s.path[len(dir):]
+		for _, e := range s.entries {
+			idx.Metadata.TotalSize += e.Size()
+			idx.WeightMap[e.Name] = base
+		}
+	}
+	return marshalFile(idx, "  ")
+}
