@@ -1,10 +1,13 @@
 // Package cpu is the CPU backend: weights stay in the checkpoint mapping in
 // their stored formats (BF16 matrices, MXFP4 experts), activations and the
-// KV cache are float32 slices, and the ops call the kernels package.
+// KV cache are float32 slices, and the ops call the kernels package. The
+// heavy ops (matrix products, attention, experts) are split by rows across
+// a persistent worker pool; the SIMD level is chosen once at construction.
 package cpu
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/gptoss/gptoss/attention"
 	"github.com/gptoss/gptoss/backend"
@@ -14,16 +17,54 @@ import (
 )
 
 // Backend is the CPU backend. It is not safe for concurrent use: one
-// engine loop drives it, and it reuses its scratch buffers between ops.
+// engine loop drives it, and it reuses its task structs and scratch
+// buffers between ops, so a forward pass allocates nothing once they have
+// grown to the largest batch.
 type Backend struct {
+	isa  kernels.ISA
+	pool *pool
+
 	scratch []float32
+	linear  linearTask
+	attn    attentionTask
+	moe     moeTask
 }
 
-// New returns a CPU backend.
-func New() *Backend { return &Backend{} }
+// New returns a CPU backend with one thread per GOMAXPROCS and the fastest
+// SIMD level of this CPU.
+func New() *Backend {
+	b, _ := NewWith(runtime.GOMAXPROCS(0), kernels.Detect())
+	return b
+}
+
+// NewWith returns a CPU backend with the given thread count and SIMD level.
+func NewWith(threads int, isa kernels.ISA) (*Backend, error) {
+	if threads < 1 || threads > 1024 {
+		return nil, fmt.Errorf("cpu: %d threads: want 1 … 1024", threads)
+	}
+	supported := false
+	for _, s := range kernels.Supported() {
+		supported = supported || s == isa
+	}
+	if !supported {
+		return nil, fmt.Errorf("cpu: SIMD level %v is not supported here (have %v)", isa, kernels.Supported())
+	}
+	b := &Backend{isa: isa, pool: newPool(threads)}
+	b.attn.scores = make([][]float32, threads)
+	// The workers only reference the pool, so they can be stopped once the
+	// backend is unreachable.
+	runtime.AddCleanup(b, func(p *pool) { p.stop() }, b.pool)
+	return b, nil
+}
 
 // Name implements backend.Backend.
 func (b *Backend) Name() string { return "cpu" }
+
+// Threads is the number of threads the heavy ops are split across.
+func (b *Backend) Threads() int { return b.pool.parts }
+
+// ISA is the SIMD level the kernels run at.
+func (b *Backend) ISA() kernels.ISA { return b.isa }
 
 // matrix is a stored BF16 matrix [rows, cols] aliasing the mapping.
 type matrix struct {
@@ -142,8 +183,16 @@ func (b *Backend) ReadInts(dst []int32, t backend.Tensor, n int) error {
 }
 
 func (b *Backend) scratchFloats(n int) []float32 {
-	if cap(b.scratch) < n {
-		b.scratch = make([]float32, n)
+	b.scratch = grow(b.scratch, n)
+	return b.scratch
+}
+
+// grow returns s resized to n, reallocating with headroom when it is too
+// small, so that buffers sized by the context length (which grows by one
+// per decoded token) are reallocated rarely.
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		s = make([]float32, n, n+n/2)
 	}
-	return b.scratch[:n]
+	return s[:n]
 }

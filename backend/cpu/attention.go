@@ -1,0 +1,140 @@
+package cpu
+
+import (
+	"fmt"
+
+	"github.com/gptoss/gptoss/attention"
+	"github.com/gptoss/gptoss/backend"
+	"github.com/gptoss/gptoss/kernels"
+)
+
+// Attention implements backend.Backend. Keys before a segment's first
+// position come from its cache; the segment's own keys come from k, so a
+// chunk longer than the sliding window still sees exactly its window. The
+// chunk is stored into the cache only after every row has attended. The
+// work is split across threads by (row, kv-head) pairs.
+func (b *Backend) Attention(out, q, k, v, sinks backend.Tensor, layer int, scale float32, segs []backend.Segment) error {
+	o, err := as[*floats]("attention", out)
+	if err != nil {
+		return err
+	}
+	qt, err := as[*floats]("attention", q)
+	if err != nil {
+		return err
+	}
+	kt, err := as[*floats]("attention", k)
+	if err != nil {
+		return err
+	}
+	vt, err := as[*floats]("attention", v)
+	if err != nil {
+		return err
+	}
+	st, err := as[*vector]("attention", sinks)
+	if err != nil {
+		return err
+	}
+	heads := len(st.data)
+	if heads == 0 || qt.cols%heads != 0 || o.cols != qt.cols || kt.cols != vt.cols {
+		return fmt.Errorf("cpu: attention: q %v, k %v, v %v, out %v, %d sinks disagree", qt.Shape(), kt.Shape(), vt.Shape(), o.Shape(), heads)
+	}
+	hd := qt.cols / heads
+	if kt.cols%hd != 0 || heads%(kt.cols/hd) != 0 {
+		return fmt.Errorf("cpu: attention: kv width %d does not divide into heads of %d for %d query heads", kt.cols, hd, heads)
+	}
+	kvHeads := kt.cols / hd
+	items, longest := 0, 0
+	for _, s := range segs {
+		c, ok := s.Cache.(*attention.Cache)
+		if !ok {
+			return fmt.Errorf("cpu: attention: cache %T does not belong to the CPU backend", s.Cache)
+		}
+		if s.Pos != c.Len() || s.Pos+s.Len > c.MaxLen() {
+			return fmt.Errorf("cpu: attention: segment at position %d+%d, cache holds %d of at most %d", s.Pos, s.Len, c.Len(), c.MaxLen())
+		}
+		if err := rowsOK("attention", s.Row+s.Len, o, qt, kt, vt); err != nil {
+			return err
+		}
+		items += s.Len * kvHeads
+		longest = max(longest, s.Pos+s.Len)
+	}
+	t := &b.attn
+	for i := range t.scores {
+		t.scores[i] = grow(t.scores[i], longest)
+	}
+	t.isa, t.o, t.q, t.k, t.v, t.sinks = b.isa, o, qt, kt, vt, st.data
+	t.layer, t.scale, t.segs = layer, scale, segs
+	t.hd, t.group, t.kvHeads, t.items = hd, heads/kvHeads, kvHeads, items
+	b.pool.run(t)
+	t.o, t.q, t.k, t.v, t.segs = nil, nil, nil, nil, nil
+	for _, s := range segs {
+		c := s.Cache.(*attention.Cache)
+		for i := range s.Len {
+			if err := c.Store(layer, s.Pos+i, kt.row(s.Row+i), vt.row(s.Row+i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// attentionTask is one Attention op; item i of a segment is row i/kvHeads,
+// kv-head i%kvHeads with its group of query heads.
+type attentionTask struct {
+	isa                kernels.ISA
+	o, q, k, v         *floats
+	sinks              []float32
+	layer              int
+	scale              float32
+	segs               []backend.Segment
+	hd, group, kvHeads int
+	items              int
+	scores             [][]float32 // per part
+}
+
+func (t *attentionTask) run(part, parts int) {
+	lo, hi := span(t.items, part, parts, 1)
+	first := 0 // item number of the segment's first item
+	for _, s := range t.segs {
+		n := s.Len * t.kvHeads
+		if first >= hi {
+			return
+		}
+		if first+n > lo {
+			c := s.Cache.(*attention.Cache)
+			var spans kernels.KeySpans
+			for i := max(lo-first, 0); i < min(hi-first, n); i++ {
+				row, kv := i/t.kvHeads, i%t.kvHeads
+				t.keySpans(&spans, c, s, row)
+				t.isa.Attention(t.o.row(s.Row+row), t.q.row(s.Row+row), kv*t.group, (kv+1)*t.group, t.group, t.hd,
+					&spans, t.sinks, t.scale, t.scores[part])
+			}
+		}
+		first += n
+	}
+}
+
+// keySpans lists the keys the segment's row `row` sees: the cached
+// positions (one run, or two where a sliding layer's ring wrapped) and the
+// segment's own rows up to itself.
+func (t *attentionTask) keySpans(sp *kernels.KeySpans, c *attention.Cache, s backend.Segment, row int) {
+	pos := s.Pos + row
+	lo, _ := attention.KeyRange(pos, c.Window(), c.Sliding(t.layer))
+	kvDim := t.k.cols
+	*sp = kernels.KeySpans{Stride: kvDim}
+	if cached := s.Pos - lo; cached > 0 {
+		first := cached
+		if c.Sliding(t.layer) {
+			first = min(cached, c.Window()-lo%c.Window()) // up to the end of the ring
+		}
+		sp.K[0], sp.V[0], sp.N[0] = c.Key(t.layer, lo)[:first*kvDim], c.Value(t.layer, lo)[:first*kvDim], first
+		if rest := cached - first; rest > 0 {
+			sp.K[1], sp.V[1], sp.N[1] = c.Key(t.layer, lo+first)[:rest*kvDim], c.Value(t.layer, lo+first)[:rest*kvDim], rest
+		}
+	}
+	own := max(lo, s.Pos) - s.Pos // first own row in the window
+	n := row - own + 1
+	sp.K[2] = t.k.data[(s.Row+own)*kvDim : (s.Row+row+1)*kvDim]
+	sp.V[2] = t.v.data[(s.Row+own)*kvDim : (s.Row+row+1)*kvDim]
+	sp.N[2] = n
+}

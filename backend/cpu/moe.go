@@ -1,0 +1,183 @@
+package cpu
+
+import (
+	"fmt"
+
+	"github.com/gptoss/gptoss/backend"
+	"github.com/gptoss/gptoss/kernels"
+	"github.com/gptoss/gptoss/mxfp4"
+)
+
+// MoE implements backend.Backend. The batch's (token, expert) pairs are
+// grouped by expert (a counting sort into slots), so each selected
+// expert's weights are read once per batch however many tokens chose it.
+// Three pool runs: gather the inputs; gate_up with the SwiGLU; down with
+// the weighted sum. Threads split every expert's output rows, so each
+// reads a disjoint part of the weights and the work stays balanced.
+func (b *Backend) MoE(dst, x, idx, weights, gateUp, down backend.Tensor, act backend.SwiGLU, n int) error {
+	d, err := as[*floats]("moe", dst)
+	if err != nil {
+		return err
+	}
+	xt, err := as[*floats]("moe", x)
+	if err != nil {
+		return err
+	}
+	it, err := as[*ints]("moe", idx)
+	if err != nil {
+		return err
+	}
+	wt, err := as[*floats]("moe", weights)
+	if err != nil {
+		return err
+	}
+	gu, err := as[*experts]("moe", gateUp)
+	if err != nil {
+		return err
+	}
+	dn, err := as[*experts]("moe", down)
+	if err != nil {
+		return err
+	}
+	if err := rowsOK("moe", n, d, xt, wt); err != nil {
+		return err
+	}
+	ne, guRows, guCols := gu.shape[0], gu.shape[1], gu.shape[2]*mxfp4.BlockSize
+	dnRows, dnCols := dn.shape[1], dn.shape[2]*mxfp4.BlockSize
+	if dn.shape[0] != ne || guCols != xt.cols || guRows != 2*dnCols || dnRows != d.cols || it.cols != wt.cols || n > it.rows {
+		return fmt.Errorf("cpu: moe: gate_up %v, down %v, x %v, out %v disagree", gu.shape, dn.shape, xt.Shape(), d.Shape())
+	}
+	t := &b.moe
+	k := it.cols
+	slots := n * k
+	// Counting sort of the pairs by expert: offset[e] is expert e's first
+	// slot, slotOf[r·k+j] the slot of row r's j-th choice.
+	if cap(t.offset) < ne+1 {
+		t.offset = make([]int, ne+1)
+	}
+	t.offset = t.offset[:ne+1]
+	clear(t.offset)
+	for _, e := range it.data[:slots] {
+		if e < 0 || int(e) >= ne {
+			return fmt.Errorf("cpu: moe: expert %d outside [0, %d)", e, ne)
+		}
+		t.offset[e+1]++
+	}
+	for e := range ne {
+		t.offset[e+1] += t.offset[e]
+	}
+	if cap(t.slotOf) < slots {
+		t.slotOf = make([]int32, slots, slots+slots/2)
+		t.rowOf = make([]int32, slots, slots+slots/2)
+	}
+	t.slotOf, t.rowOf = t.slotOf[:slots], t.rowOf[:slots]
+	next := t.scratchInts(ne)
+	copy(next, t.offset[:ne])
+	for p, e := range it.data[:slots] {
+		s := next[e]
+		next[e]++
+		t.slotOf[p], t.rowOf[s] = int32(s), int32(p/k)
+	}
+	t.xs = grow(t.xs, slots*guCols)
+	t.hidden = grow(t.hidden, slots*guRows)
+	t.act = grow(t.act, slots*dnCols)
+	t.actSplit = grow(t.actSplit, slots*dnCols)
+	t.y = grow(t.y, slots*dnRows)
+	t.isa, t.gu, t.dn, t.swiglu = b.isa, gu, dn, act
+	t.x, t.dst, t.weights, t.n, t.k, t.experts = xt, d, wt.data, n, k, ne
+	for _, ph := range []moePhase{moeGather, moeGateUp, moeDown} {
+		t.phase = ph
+		b.pool.run(t)
+	}
+	t.gu, t.dn, t.x, t.dst, t.weights = nil, nil, nil, nil, nil
+	return nil
+}
+
+type moePhase int
+
+const (
+	moeGather moePhase = iota // copy each slot's input row, block-split
+	moeGateUp                 // gate_up product and clamped SwiGLU
+	moeDown                   // down product and the routing-weighted sum
+)
+
+// moeTask is one MoE op. Buffers are [slots, width], slots in expert order.
+type moeTask struct {
+	isa     kernels.ISA
+	phase   moePhase
+	gu, dn  *experts
+	swiglu  backend.SwiGLU
+	x, dst  *floats
+	weights []float32 // routing weights [n, k]
+	n, k    int
+	experts int
+
+	offset        []int   // [experts+1] first slot of each expert
+	slotOf, rowOf []int32 // slot of pair r·k+j; input row of a slot
+	next          []int
+	xs            []float32 // gathered block-split inputs
+	hidden        []float32 // gate_up outputs, gate/up interleaved
+	act, actSplit []float32 // SwiGLU outputs, plain and block-split
+	y             []float32 // down outputs
+}
+
+func (t *moeTask) scratchInts(n int) []int {
+	if cap(t.next) < n {
+		t.next = make([]int, n)
+	}
+	t.next = t.next[:n]
+	return t.next
+}
+
+func (t *moeTask) run(part, parts int) {
+	switch t.phase {
+	case moeGather:
+		cols := t.x.cols
+		lo, hi := span(len(t.rowOf), part, parts, 1)
+		for s := lo; s < hi; s++ {
+			kernels.SplitBlocks(t.xs[s*cols:(s+1)*cols], t.x.row(int(t.rowOf[s])))
+		}
+	case moeGateUp:
+		rows, cols := t.gu.shape[1], t.x.cols
+		// Whole 32-feature blocks of the SwiGLU output per thread, so it
+		// can block-split its own part for the down product.
+		lo, hi := span(rows, part, parts, 2*mxfp4.BlockSize)
+		t.product(t.gu, t.hidden, t.xs, rows, cols, lo, hi)
+		inter, f0, f1 := rows/2, lo/2, hi/2
+		for s := range t.offset[t.experts] {
+			a := t.act[s*inter+f0 : s*inter+f1]
+			t.isa.SwiGLU(a, t.hidden[s*rows+lo:s*rows+hi], t.swiglu.Alpha, t.swiglu.Limit)
+			kernels.SplitBlocks(t.actSplit[s*inter+f0:s*inter+f1], a)
+		}
+	case moeDown:
+		rows, cols := t.dn.shape[1], t.dn.shape[2]*mxfp4.BlockSize
+		lo, hi := span(rows, part, parts, 16)
+		t.product(t.dn, t.y, t.actSplit, rows, cols, lo, hi)
+		for r := range t.n {
+			out := t.dst.row(r)[lo:hi]
+			clear(out)
+			for j := range t.k {
+				w, s := t.weights[r*t.k+j], int(t.slotOf[r*t.k+j])
+				for i, v := range t.y[s*rows+lo : s*rows+hi] {
+					out[i] += w * v
+				}
+			}
+		}
+	}
+}
+
+// product runs output rows [lo, hi) of every expert that has slots over
+// those slots' inputs.
+func (t *moeTask) product(w *experts, dst, xs []float32, rows, cols, lo, hi int) {
+	groups := cols / mxfp4.BlockSize
+	blockBytes, scaleBytes := rows*groups*mxfp4.BlockBytes, rows*groups
+	for e := range t.experts {
+		first, count := t.offset[e], t.offset[e+1]-t.offset[e]
+		if count == 0 {
+			continue
+		}
+		t.isa.MatMulMXFP4(dst[first*rows:], xs[first*cols:], count,
+			w.blocks[e*blockBytes:(e+1)*blockBytes], w.scales[e*scaleBytes:(e+1)*scaleBytes],
+			rows, cols, w.bias[e*rows:(e+1)*rows], lo, hi)
+	}
+}

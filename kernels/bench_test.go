@@ -1,0 +1,98 @@
+package kernels
+
+// Single-thread kernel throughput, reported as GB/s of weights read. The
+// matrices are larger than the last-level cache so the numbers are
+// memory-bound the way decode is.
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+func BenchmarkMatVecBF16(b *testing.B) {
+	const out, in = 32768, 2880
+	r := rand.New(rand.NewPCG(1, 1))
+	w := randomBytes(r, 2*out*in, 0, 255)
+	for i := 1; i < len(w); i += 2 {
+		w[i] &= 0x3F // finite, moderate values
+	}
+	x, dst := gaussians(r, in), make([]float32, out)
+	for _, isa := range Supported() {
+		b.Run(isa.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(w)))
+			for b.Loop() {
+				isa.MatMulBF16(dst, x, 1, w, out, in, nil, 0, out)
+			}
+		})
+	}
+}
+
+func BenchmarkMatMulBF16(b *testing.B) {
+	const out, in = 512, 2880
+	r := rand.New(rand.NewPCG(1, 2))
+	w := randomBytes(r, 2*out*in, 0, 255)
+	for i := 1; i < len(w); i += 2 {
+		w[i] &= 0x3F
+	}
+	for _, n := range []int{64, 512} {
+		x, dst := gaussians(r, n*in), make([]float32, n*out)
+		for _, isa := range Supported()[1:] {
+			b.Run(fmt.Sprintf("%s/n=%d", isa, n), func(b *testing.B) {
+				for b.Loop() {
+					isa.MatMulBF16(dst, x, n, w, out, in, nil, 0, out)
+				}
+				b.ReportMetric(float64(2*n*out*in)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+func BenchmarkMatVecMXFP4(b *testing.B) {
+	const rows, cols = 8 * 5760, 2880
+	r := rand.New(rand.NewPCG(2, 1))
+	blocks := randomBytes(r, rows*cols/2, 0, 255)
+	scales := randomBytes(r, rows*cols/32, 115, 126)
+	x, dst := gaussians(r, cols), make([]float32, rows)
+	for _, isa := range Supported() {
+		b.Run(isa.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(blocks) + len(scales)))
+			for b.Loop() {
+				isa.MatMulMXFP4(dst, x, 1, blocks, scales, rows, cols, nil, 0, rows)
+			}
+		})
+	}
+}
+
+func BenchmarkMatMulMXFP4(b *testing.B) {
+	const rows, cols = 5760, 2880
+	r := rand.New(rand.NewPCG(2, 2))
+	blocks := randomBytes(r, rows*cols/2, 0, 255)
+	scales := randomBytes(r, rows*cols/32, 115, 126)
+	for _, n := range []int{8, 64} {
+		x, dst := gaussians(r, n*cols), make([]float32, n*rows)
+		for _, isa := range Supported()[1:] {
+			b.Run(fmt.Sprintf("%s/n=%d", isa, n), func(b *testing.B) {
+				for b.Loop() {
+					isa.MatMulMXFP4(dst, x, n, blocks, scales, rows, cols, nil, 0, rows)
+				}
+				b.ReportMetric(float64(2*n*rows*cols)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+func BenchmarkReadStream(b *testing.B) {
+	buf := make([]byte, 256<<20)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	for _, isa := range Supported() {
+		b.Run(isa.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(buf)))
+			for b.Loop() {
+				isa.ReadStream(buf)
+			}
+		})
+	}
+}

@@ -1,0 +1,20 @@
+// Prototypes of the C SIMD kernels. Each kernel exists once per ISA level
+// (suffix _avx512, _avx2); the Go side picks one at run time. All sizes are
+// element counts; matrices are row-major.
+#include <stdint.h>
+
+#define GPTOSS_KERNELS(S)                                                                         \
+	void gptoss_matmul_bf16_##S(float *dst, const float *x, long n, const uint16_t *w, long out,  \
+	                            long in, const float *bias, long lo, long hi);                    \
+	void gptoss_matmul_mxfp4_##S(float *dst, const float *xs, long n, const uint8_t *blocks,      \
+	                             const uint8_t *scales, long rows, long cols, const float *bias,  \
+	                             long lo, long hi, const float *lut, const float *scaletab);      \
+	void gptoss_attention_##S(float *out, const float *q, long h0, long h1, long group, long hd,  \
+	                          const float *k0, const float *v0, long n0, const float *k1,         \
+	                          const float *v1, long n1, const float *k2, const float *v2, long n2,\
+	                          long kvstride, const float *sinks, float scale, float *scores);     \
+	void gptoss_swiglu_##S(float *act, const float *gateup, long n, float alpha, float limit);   \
+	uint64_t gptoss_read_stream_##S(const uint8_t *p, long bytes);
+
+GPTOSS_KERNELS(avx512)
+GPTOSS_KERNELS(avx2)
