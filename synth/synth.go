@@ -45,7 +45,7 @@ type File struct {
 // that looks like a finished checkpoint. Memory use is bounded by a few
 // MiB of buffers plus one expert tensor's scales (1/16 of its blocks; 66 MB
 // for 120b's gate_up), independent of tensor sizes otherwise.
-func Write(ctx context.Context, dir string, c Config, o Options) ([]File, error) {
+func Write(ctx context.Context, dir string, c Config, o Options) (_ []File, err error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -123,8 +123,18 @@ func Write(ctx context.Context, dir string, c Config, o Options) ([]File, error)
 		need += int64(len(j.data))
 	}
 
+	_, statErr := os.Stat(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("synth: %w", err)
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		// We created dir: on failure take it away again (Remove only
+		// succeeds while it is empty, i.e. nothing was published).
+		defer func() {
+			if err != nil {
+				os.Remove(dir)
+			}
+		}()
 	}
 	stale, replaced, err := existing(dir, files, o.Original)
 	if err != nil {

@@ -583,6 +583,15 @@ func TestCancelLeavesNothing(t *testing.T) {
 	for _, e := range ents {
 		t.Errorf("cancelled run left %s", e.Name())
 	}
+	// A directory Write created is removed again.
+	fresh := filepath.Join(dir, "new")
+	ctx = &cancelAfter{Context: context.Background(), n: 40}
+	if _, err := Write(ctx, fresh, small, Options{Seed: 1}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if _, err := os.Stat(fresh); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("cancelled run left the directory it created: %v", err)
+	}
 }
 
 func TestRefusesExistingCheckpoint(t *testing.T) {
