@@ -258,7 +258,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) *apiError {
 	}
 	ereq := engine.Request{Prompt: prompt, MaxTokens: maxTok, Sampling: samp, StopTokens: s.cfg.AssistantStops}
 	if tc.mode == "required" || tc.mode == "function" {
-		ereq.Constraint = newToolCallConstraint(s.tok, tc.allowed(conv.tools), s.mcfg.VocabSize)
+		ereq.Constraint = newToolCallConstraint(s.tok, tc.allowed(conv.tools), s.mcfg.VocabSize, maxTok)
 	}
 
 	id, created := newID("chatcmpl-"), time.Now().Unix()

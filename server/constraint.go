@@ -16,6 +16,11 @@ import (
 //
 // (one header per allowed name; the model picks among them), then only
 // tokens that keep the arguments a valid JSON prefix, then <|call|>.
+//
+// A call must also end within max_tokens: once the arguments have used
+// their budget, or the tokens left are just enough to close every open
+// string and container, only the bytes of the shortest completion are
+// allowed, one single-byte token at a time.
 type toolCallConstraint struct {
 	tok     *tokenizer.Tokenizer
 	headers [][]int32
@@ -24,10 +29,16 @@ type toolCallConstraint struct {
 	inArgs  bool
 	args    jsonPrefix
 	vocab   int // ids below this are ordinary tokens
+	left    int // tokens the request may still generate
+	argToks int // tokens of arguments so far
 }
 
-func newToolCallConstraint(tok *tokenizer.Tokenizer, names []string, vocab int) *toolCallConstraint {
-	c := &toolCallConstraint{tok: tok, vocab: min(vocab, harmony.FirstSpecialID)}
+// maxArgTokens bounds a call's arguments; a weak or random model would
+// otherwise fill a string until max_tokens.
+const maxArgTokens = 256
+
+func newToolCallConstraint(tok *tokenizer.Tokenizer, names []string, vocab, maxTokens int) *toolCallConstraint {
+	c := &toolCallConstraint{tok: tok, vocab: min(vocab, harmony.FirstSpecialID), left: maxTokens}
 	for _, n := range names {
 		var h []int32
 		h = append(h, toInt32(tok.Encode(" to="+harmony.FunctionsPrefix+n))...)
@@ -67,6 +78,18 @@ func (c *toolCallConstraint) Mask(logits []float32) {
 		}
 		return
 	}
+	if c.closing() {
+		force := -1
+		if id, ok := c.tok.Lookup(string([]byte{c.args.closer()})); ok {
+			force = id
+		}
+		for id := range logits {
+			if id != force {
+				logits[id] = neg
+			}
+		}
+		return
+	}
 	// Only ordinary tokens whose bytes keep the arguments a JSON prefix.
 	for id := range logits {
 		if id >= c.vocab || logits[id] == neg {
@@ -88,9 +111,18 @@ func (c *toolCallConstraint) Mask(logits []float32) {
 	}
 }
 
+// closing reports that the arguments must now be finished: the budget
+// is spent or only enough tokens are left to close what is open (one per
+// container, a few for a string, key and value, one for <|call|>).
+func (c *toolCallConstraint) closing() bool {
+	return c.argToks >= maxArgTokens || c.left <= 2*c.args.depth+6
+}
+
 // Advance implements engine.Constraint.
 func (c *toolCallConstraint) Advance(id int32) {
+	c.left--
 	if c.inArgs {
+		c.argToks++
 		if s, ok := c.tok.TokenString(int(id)); ok && int(id) < c.vocab {
 			c.args.feed([]byte(s))
 		}

@@ -50,7 +50,10 @@ func decodeJSON(r *http.Request, v any) *apiError {
 		var big *http.MaxBytesError
 		switch {
 		case errors.As(err, &typ):
-			return invalidRequest(typ.Field, "invalid type for '%s': expected %s, got a JSON %s", typ.Field, typ.Type, typ.Value)
+			// Embedded structs show in the path; clients know only the
+			// JSON field names.
+			field := strings.NewReplacer("samplingParams.", "", "functionTool.", "").Replace(typ.Field)
+			return invalidRequest(field, "invalid type for '%s': expected %s, got a JSON %s", field, jsonKind(typ.Type.Kind().String()), typ.Value)
 		case errors.As(err, &syn):
 			return invalidRequest("", "the request body is not valid JSON: %v (at byte %d)", syn, syn.Offset)
 		case errors.As(err, &big):
@@ -72,3 +75,20 @@ func decodeJSON(r *http.Request, v any) *apiError {
 type fieldError struct{ field, msg string }
 
 func (e *fieldError) Error() string { return e.msg }
+
+// jsonKind names a Go kind the way a JSON user would.
+func jsonKind(k string) string {
+	switch {
+	case strings.HasPrefix(k, "int"), strings.HasPrefix(k, "uint"), strings.HasPrefix(k, "float"):
+		return "a number"
+	case k == "string":
+		return "a string"
+	case k == "bool":
+		return "a boolean"
+	case k == "slice", k == "array":
+		return "an array"
+	case k == "struct", k == "map":
+		return "an object"
+	}
+	return k
+}

@@ -56,7 +56,10 @@ func literal(first byte) string {
 	return "null"
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+// isSpace accepts only the space between tokens: JSON also allows tabs and
+// newlines, but a tool call's arguments have no use for them, and allowing
+// them lets a weak model pad the arguments forever.
+func isSpace(c byte) bool { return c == ' ' }
 
 // done reports a complete top-level object.
 func (j *jsonPrefix) done() bool { return !j.bad && j.state == jsDone }
@@ -87,7 +90,7 @@ func (j *jsonPrefix) byte(c byte) bool {
 		}
 		return j.open(c)
 	case jsDone:
-		return false // the call must end here
+		return isSpace(c)
 	case jsString:
 		switch {
 		case c == '"':
@@ -291,4 +294,46 @@ func (j *jsonPrefix) number(c byte) bool {
 
 func (j *jsonPrefix) numberComplete() bool {
 	return j.num == nZero || j.num == nInt || j.num == nFrac || j.num == nExp
+}
+
+// closer returns the next byte of the shortest way to finish the object
+// from the current state, used to force arguments closed when the token
+// budget runs out.
+func (j *jsonPrefix) closer() byte {
+	switch j.state {
+	case jsTop:
+		return '{'
+	case jsString:
+		return '"'
+	case jsEscape:
+		return 'n'
+	case jsUnicode:
+		return '0'
+	case jsLiteral:
+		return literal(j.lit)[j.sub]
+	case jsNumber:
+		if j.numberComplete() {
+			if j.depth > 0 && j.stack[j.depth-1] == '[' {
+				return ']'
+			}
+			return '}'
+		}
+		return '0'
+	case jsValue:
+		return '0'
+	case jsValueOrEnd:
+		return ']'
+	case jsKeyOrEnd:
+		return '}'
+	case jsKey:
+		return '"'
+	case jsColon:
+		return ':'
+	case jsAfter:
+		if j.stack[j.depth-1] == '[' {
+			return ']'
+		}
+		return '}'
+	}
+	return ' '
 }

@@ -260,7 +260,7 @@ func (s *Server) handleResponses(w http.ResponseWriter, r *http.Request) *apiErr
 	}
 	ereq := engine.Request{Prompt: prompt, MaxTokens: maxTok, Sampling: samp, StopTokens: s.cfg.AssistantStops}
 	if tc.mode == "required" || tc.mode == "function" {
-		ereq.Constraint = newToolCallConstraint(s.tok, tc.allowed(c.tools), s.mcfg.VocabSize)
+		ereq.Constraint = newToolCallConstraint(s.tok, tc.allowed(c.tools), s.mcfg.VocabSize, maxTok)
 	}
 
 	store := req.Store == nil || *req.Store
