@@ -57,6 +57,10 @@ func (b *Backend) Attention(out, q, k, v, sinks backend.Tensor, layer int, scale
 		}
 		items += s.Len * kvHeads
 		longest = max(longest, s.Pos+s.Len)
+		for i := range s.Len {
+			lo, hi := attention.KeyRange(s.Pos+i, c.Window(), c.Sliding(layer))
+			b.stats.KV += int64((hi - lo + 1) * kt.cols * 8) // keys and values, float32
+		}
 	}
 	t := &b.attn
 	for i := range t.scores {

@@ -24,6 +24,7 @@ type Backend struct {
 	isa  kernels.ISA
 	pool *pool
 
+	stats   Stats
 	scratch []float32
 	linear  linearTask
 	attn    attentionTask
@@ -56,6 +57,25 @@ func NewWith(threads int, isa kernels.ISA) (*Backend, error) {
 	runtime.AddCleanup(b, func(p *pool) { p.stop() }, b.pool)
 	return b, nil
 }
+
+// Stats counts the bytes the ops read from weights and the KV cache, so a
+// benchmark can report the bytes behind each decoded token as they were
+// actually touched (the experts a batch selected, each counted once).
+type Stats struct {
+	Dense   int64 // BF16 matrices and their biases: attention, router, unembedding
+	Experts int64 // MXFP4 blocks, scales and biases of the selected experts
+	KV      int64 // keys and values attention read, cached and new
+	Embed   int64 // embedding rows
+}
+
+// Total is the sum of all kinds.
+func (s Stats) Total() int64 { return s.Dense + s.Experts + s.KV + s.Embed }
+
+// Stats returns the counts since construction or the last ResetStats.
+func (b *Backend) Stats() Stats { return b.stats }
+
+// ResetStats sets the counts to zero.
+func (b *Backend) ResetStats() { b.stats = Stats{} }
 
 // Name implements backend.Backend.
 func (b *Backend) Name() string { return "cpu" }

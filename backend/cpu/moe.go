@@ -83,6 +83,11 @@ func (b *Backend) MoE(dst, x, idx, weights, gateUp, down backend.Tensor, act bac
 	t.act = grow(t.act, slots*dnCols)
 	t.actSplit = grow(t.actSplit, slots*dnCols)
 	t.y = grow(t.y, slots*dnRows)
+	for e := range ne {
+		if t.offset[e+1] > t.offset[e] {
+			b.stats.Experts += gu.expertBytes() + dn.expertBytes()
+		}
+	}
 	t.isa, t.gu, t.dn, t.swiglu = b.isa, gu, dn, act
 	t.x, t.dst, t.weights, t.n, t.k, t.experts = xt, d, wt.data, n, k, ne
 	for _, ph := range []moePhase{moeGather, moeGateUp, moeDown} {
@@ -180,4 +185,11 @@ func (t *moeTask) product(w *experts, dst, xs []float32, rows, cols, lo, hi int)
 			w.blocks[e*blockBytes:(e+1)*blockBytes], w.scales[e*scaleBytes:(e+1)*scaleBytes],
 			rows, cols, w.bias[e*rows:(e+1)*rows], lo, hi)
 	}
+}
+
+// expertBytes is what one expert's projection costs to read: MXFP4 blocks
+// and scales, and the bias (widened to float32 at load).
+func (w *experts) expertBytes() int64 {
+	rows, groups := w.shape[1], w.shape[2]
+	return int64(rows*groups*(mxfp4.BlockBytes+1) + 4*rows)
 }

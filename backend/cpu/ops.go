@@ -48,6 +48,7 @@ func (b *Backend) Embed(dst, table backend.Tensor, tokens []int32) error {
 		}
 		kernels.DecodeBF16(d.row(i), w.data[int(t)*h*2:(int(t)+1)*h*2])
 	}
+	b.stats.Embed += int64(len(tokens) * h * 2)
 	return nil
 }
 
@@ -109,6 +110,7 @@ func (b *Backend) Linear(dst, x, w, bias backend.Tensor, n int) error {
 	if s.cols != in || d.cols != out {
 		return fmt.Errorf("cpu: linear: %v × %v into %v", s.Shape(), m.shape, d.Shape())
 	}
+	b.stats.Dense += int64(len(m.data) + 4*len(bv))
 	b.linear = linearTask{isa: b.isa, dst: d.data, x: s.data, n: n, w: m.data, out: out, in: in, bias: bv}
 	b.pool.run(&b.linear)
 	b.linear = linearTask{} // drop the references to the operands

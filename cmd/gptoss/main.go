@@ -24,6 +24,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		// one line per subcommand; keep sorted
+		"bench":   {summary: "measure memory bandwidth, prefill and decode throughput (llama-bench style)", run: cmdBench},
 		"inspect": {summary: "print a checkpoint's config, tensor table and bytes read per token", run: cmdInspect},
 		"logits":  {summary: "write the logits of a token sequence as raw float32", run: cmdLogits},
 		"serve":   {summary: "serve the OpenAI-compatible HTTP API with continuous batching", run: cmdServe},

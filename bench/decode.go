@@ -1,0 +1,228 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gptoss/gptoss/backend"
+	"github.com/gptoss/gptoss/backend/cpu"
+	"github.com/gptoss/gptoss/kernels"
+	"github.com/gptoss/gptoss/loader"
+	"github.com/gptoss/gptoss/model"
+)
+
+// DecodeOptions configure a llama-bench style run.
+type DecodeOptions struct {
+	PromptTokens int // pp: tokens prefilled in one batch (0 skips)
+	GenTokens    int // tg: tokens decoded one at a time (0 skips)
+	Repeats      int // timed repetitions after one warm-up
+	Depth        int // tokens already in the context before pp and tg
+	Threads      int
+	ISA          kernels.ISA
+	MemBWBytes   int64 // read-bandwidth buffer (0: 512 MiB)
+}
+
+// Bytes splits the bytes read per decoded token by what was read.
+type Bytes struct {
+	Attention   float64 `json:"attention"`   // q, k, v, o matrices and biases
+	Router      float64 `json:"router"`      // router matrix and bias
+	Unembedding float64 `json:"unembedding"` // lm_head
+	Experts     float64 `json:"experts"`     // the selected experts (their union over a batch)
+	KV          float64 `json:"kv"`          // keys and values read by attention
+	Embedding   float64 `json:"embedding"`   // the token's embedding row
+}
+
+// Report is the result of Decode; the JSON names are stable.
+type Report struct {
+	Model           string  `json:"model"`
+	Layers          int     `json:"layers"`
+	Experts         int     `json:"experts"`
+	Threads         int     `json:"threads"`
+	ISA             string  `json:"isa"`
+	PromptTokens    int     `json:"prompt_tokens"`
+	GenTokens       int     `json:"gen_tokens"`
+	Repeats         int     `json:"repeats"`
+	Depth           int     `json:"depth"`
+	LoadSeconds     float64 `json:"load_s"`
+	Prefill         Rate    `json:"prefill"`
+	Decode          Rate    `json:"decode"`
+	PrefillTokS     float64 `json:"prefill_tok_s"`
+	DecodeTokS      float64 `json:"decode_tok_s"`
+	BytesPerToken   float64 `json:"bytes_per_token"`
+	BytesBreakdown  Bytes   `json:"bytes_breakdown"`
+	DecodeGBps      float64 `json:"decode_gbps"`
+	MemBWGBps       float64 `json:"membw_gbps"`
+	Fraction        float64 `json:"fraction_of_membw"` // decode_gbps / membw_gbps
+	PeakRSS         int64   `json:"peak_rss_bytes"`
+	CheckpointBytes int64   `json:"checkpoint_bytes"`
+}
+
+// Decode measures the read bandwidth, loads the checkpoint in dir on the
+// CPU backend, and times prefill and decode. Tokens are a fixed
+// pseudo-random sequence: no tokenizer and no sampling inside the timing.
+func Decode(ctx context.Context, dir string, o DecodeOptions) (*Report, error) {
+	if o.PromptTokens < 0 || o.GenTokens < 0 || o.PromptTokens+o.GenTokens == 0 || o.Repeats < 1 || o.Depth < 0 || o.Threads < 1 {
+		return nil, fmt.Errorf("bench: decode: need prompt or gen tokens, repeats ≥ 1, depth ≥ 0, threads ≥ 1 (got %+v)", o)
+	}
+	if o.MemBWBytes == 0 {
+		o.MemBWBytes = 512 << 20
+	}
+	// Bandwidth first, before the checkpoint fills the page cache and RSS.
+	bw, err := MemBW(o.ISA, o.Threads, o.MemBWBytes, 5)
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	ck, err := loader.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer ck.Close()
+	be, err := cpu.NewWith(o.Threads, o.ISA)
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.New(be, ck.Config, &ck.Weights)
+	if err != nil {
+		return nil, err
+	}
+	r := &Report{
+		Model: dir, Layers: ck.Config.NumLayers, Experts: ck.Config.NumExperts,
+		Threads: o.Threads, ISA: o.ISA.String(),
+		PromptTokens: o.PromptTokens, GenTokens: o.GenTokens, Repeats: o.Repeats, Depth: o.Depth,
+		LoadSeconds: time.Since(t0).Seconds(), MemBWGBps: bw.GBps,
+		CheckpointBytes: weightBytes(&ck.Weights),
+	}
+	run := runner{m: m, be: be, o: o, tokens: pseudoTokens(o.Depth+o.PromptTokens+o.GenTokens, ck.Config.VocabSize)}
+	run.st = m.NewState(max(o.PromptTokens, min(o.Depth, 512), 1))
+	run.logits = make([]float32, m.Config.VocabSize)
+	var pp, tg []float64
+	var counted cpu.Stats
+	for rep := range o.Repeats + 1 { // repeat 0 is the warm-up
+		p, g, s, err := run.once(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if rep > 0 {
+			pp, tg = append(pp, p), append(tg, g)
+			counted = addStats(counted, s)
+		}
+	}
+	if o.PromptTokens > 0 {
+		r.Prefill = rateOf(pp)
+		r.PrefillTokS = r.Prefill.Mean
+	}
+	if o.GenTokens > 0 {
+		r.Decode = rateOf(tg)
+		r.DecodeTokS = r.Decode.Mean
+		steps := float64(o.GenTokens * o.Repeats)
+		r.BytesPerToken = float64(counted.Total()) / steps
+		r.BytesBreakdown = breakdown(&ck.Weights, counted, steps)
+		r.DecodeGBps = r.BytesPerToken * r.DecodeTokS / 1e9
+		r.Fraction = r.DecodeGBps / r.MemBWGBps
+	}
+	r.PeakRSS = peakRSS()
+	return r, nil
+}
+
+type runner struct {
+	m      *model.Model
+	be     *cpu.Backend
+	o      DecodeOptions
+	st     *model.State
+	logits []float32
+	tokens []int32
+}
+
+// once runs one repetition on a fresh sequence: the depth (untimed), the
+// timed prefill, then the timed decode steps. It returns tokens/s of both
+// and what the decode steps read.
+func (r *runner) once(ctx context.Context) (pp, tg float64, read cpu.Stats, err error) {
+	o := r.o
+	cache, err := r.m.NewCache(o.Depth + o.PromptTokens + o.GenTokens)
+	if err != nil {
+		return 0, 0, read, err
+	}
+	defer cache.Free()
+	segs := []backend.Segment{{Cache: cache}}
+	last := []int{0}
+	step := func(start, n int) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		segs[0].Pos, segs[0].Len = start, n
+		last[0] = n - 1
+		b := model.Batch{Tokens: r.tokens[start : start+n], Segments: segs, LogitRows: last}
+		return r.m.Forward(r.st, b, r.logits, nil)
+	}
+	for pos := 0; pos < o.Depth; pos += r.st.Rows {
+		if err := step(pos, min(r.st.Rows, o.Depth-pos)); err != nil {
+			return 0, 0, read, err
+		}
+	}
+	if o.PromptTokens > 0 {
+		t0 := time.Now()
+		if err := step(o.Depth, o.PromptTokens); err != nil {
+			return 0, 0, read, err
+		}
+		pp = float64(o.PromptTokens) / time.Since(t0).Seconds()
+	}
+	if o.GenTokens > 0 {
+		r.be.ResetStats()
+		start := o.Depth + o.PromptTokens
+		t0 := time.Now()
+		for i := range o.GenTokens {
+			if err := step(start+i, 1); err != nil {
+				return 0, 0, read, err
+			}
+		}
+		tg = float64(o.GenTokens) / time.Since(t0).Seconds()
+		read = r.be.Stats()
+	}
+	return pp, tg, read, nil
+}
+
+// pseudoTokens is a fixed sequence of token ids below vocab (a 64-bit LCG).
+func pseudoTokens(n, vocab int) []int32 {
+	out := make([]int32, n)
+	s := uint64(0x9E3779B97F4A7C15)
+	for i := range out {
+		s = s*6364136223846793005 + 1442695040888963407
+		out[i] = int32((s >> 33) % uint64(vocab))
+	}
+	return out
+}
+
+func addStats(a, b cpu.Stats) cpu.Stats {
+	return cpu.Stats{Dense: a.Dense + b.Dense, Experts: a.Experts + b.Experts, KV: a.KV + b.KV, Embed: a.Embed + b.Embed}
+}
+
+// breakdown splits the counted dense bytes into attention, router and
+// unembedding by the checkpoint's tensor sizes (biases are read widened to
+// float32, twice their BF16 size); the rest are counted by kind directly.
+func breakdown(w *loader.Weights, s cpu.Stats, steps float64) Bytes {
+	var attn, router float64
+	for _, l := range w.Layers {
+		attn += float64(len(l.Q.Data) + len(l.K.Data) + len(l.V.Data) + len(l.O.Data) +
+			2*(len(l.QBias.Data)+len(l.KBias.Data)+len(l.VBias.Data)+len(l.OBias.Data)))
+		router += float64(len(l.Router.Data) + 2*len(l.RouterBias.Data))
+	}
+	return Bytes{
+		Attention: attn, Router: router, Unembedding: float64(len(w.LMHead.Data)),
+		Experts: float64(s.Experts) / steps, KV: float64(s.KV) / steps, Embedding: float64(s.Embed) / steps,
+	}
+}
+
+// weightBytes is the size of every tensor of the checkpoint.
+func weightBytes(w *loader.Weights) int64 {
+	n := len(w.Embed.Data) + len(w.FinalNorm.Data) + len(w.LMHead.Data)
+	for _, l := range w.Layers {
+		for _, t := range []loader.Tensor{l.AttnNorm, l.Q, l.K, l.V, l.QBias, l.KBias, l.VBias, l.O, l.OBias,
+			l.Sinks, l.MLPNorm, l.Router, l.RouterBias, l.GateUp.Blocks, l.GateUp.Scales, l.GateUp.Bias,
+			l.Down.Blocks, l.Down.Scales, l.Down.Bias} {
+			n += len(t.Data)
+		}
+	}
+	return int64(n)
+}

@@ -1,0 +1,35 @@
+package bench
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/gptoss/gptoss/kernels"
+)
+
+// TestDecodeReport runs the benchmark on the small golden checkpoint and
+// checks that the byte accounting adds up: the dense bytes the backend
+// counted equal the checkpoint's attention, router and unembedding sizes.
+func TestDecodeReport(t *testing.T) {
+	r, err := Decode(context.Background(), "../testdata/shapes", DecodeOptions{
+		PromptTokens: 9, GenTokens: 5, Repeats: 2, Depth: 3, Threads: 2, ISA: kernels.Detect(), MemBWBytes: 8 << 20,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.DecodeTokS <= 0 || r.PrefillTokS <= 0 || r.MemBWGBps <= 0 || len(r.Decode.Samples) != 2 {
+		t.Fatalf("missing rates: %+v", r)
+	}
+	b := r.BytesBreakdown
+	sum := b.Attention + b.Router + b.Unembedding + b.Experts + b.KV + b.Embedding
+	if math.Abs(sum-r.BytesPerToken) > 1e-6*r.BytesPerToken {
+		t.Errorf("breakdown sums to %g, bytes per token %g", sum, r.BytesPerToken)
+	}
+	if b.Experts <= 0 || b.KV <= 0 {
+		t.Errorf("experts or kv not counted: %+v", b)
+	}
+	if _, err := Decode(context.Background(), "../testdata/shapes", DecodeOptions{Repeats: 1, Threads: 1}); err == nil {
+		t.Error("no prompt and no gen tokens accepted")
+	}
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime"
+
+	"github.com/gptoss/gptoss/bench"
+	"github.com/gptoss/gptoss/kernels"
+)
+
+// cmdBench dispatches `gptoss bench membw` and `gptoss bench decode`.
+func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(stdout, "usage: gptoss bench membw [flags] | gptoss bench decode --model DIR [flags]\n\n"+
+			"  membw   memory read bandwidth with all threads (the decode roofline)\n"+
+			"  decode  prefill (pp) and decode (tg) tokens/s, bytes read per token, fraction of bandwidth")
+		if len(args) == 0 {
+			return fmt.Errorf("missing bench name: membw or decode")
+		}
+		return nil
+	}
+	switch args[0] {
+	case "membw":
+		return benchMemBW(args[1:], stdout, stderr)
+	case "decode":
+		return benchDecode(ctx, args[1:], stdout, stderr)
+	}
+	return fmt.Errorf("unknown bench %q: want membw or decode", args[0])
+}
+
+func benchISA(name string, threads int) (kernels.ISA, error) {
+	if threads < 1 {
+		return 0, fmt.Errorf("--threads %d: want at least 1", threads)
+	}
+	return kernels.ParseISA(name)
+}
+
+func benchMemBW(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench membw", stderr)
+	threads := fs.Int("threads", runtime.GOMAXPROCS(0), "concurrent readers")
+	size := fs.Int64("size-mib", 1024, "buffer size in MiB (far above the last-level cache)")
+	rounds := fs.Int("rounds", 10, "passes over the buffer; the best is reported")
+	isaName := fs.String("isa", "auto", "read loop: auto, generic, avx2, avx512")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	isa, err := benchISA(*isaName, *threads)
+	if err != nil {
+		return err
+	}
+	r, err := bench.MemBW(isa, *threads, *size<<20, *rounds)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(map[string]any{"membw_gbps": r.GBps, "threads": r.Threads, "bytes": r.Bytes, "rounds": r.Rounds, "isa": isa.String()})
+	}
+	fmt.Fprintf(stdout, "membw: %.1f GB/s read (%d threads, %d MiB buffer, best of %d, %v)\n", r.GBps, r.Threads, r.Bytes>>20, r.Rounds, isa)
+	return nil
+}
+
+func benchDecode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench decode", stderr)
+	dir := fs.String("model", "", "checkpoint directory")
+	var o bench.DecodeOptions
+	fs.IntVar(&o.PromptTokens, "prompt-tokens", 512, "prefill batch size (pp); 0 skips")
+	fs.IntVar(&o.GenTokens, "gen-tokens", 64, "decoded tokens (tg); 0 skips")
+	fs.IntVar(&o.Repeats, "repeats", 5, "timed repetitions after one warm-up")
+	fs.IntVar(&o.Depth, "depth", 0, "tokens already in the context before pp and tg")
+	fs.IntVar(&o.Threads, "threads", runtime.GOMAXPROCS(0), "threads")
+	isaName := fs.String("isa", "auto", "kernels: auto, generic, avx2, avx512")
+	membw := fs.Int64("membw-mib", 512, "read-bandwidth buffer in MiB")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return fmt.Errorf("--model DIR is required")
+	}
+	isa, err := benchISA(*isaName, o.Threads)
+	if err != nil {
+		return err
+	}
+	if *membw < 1 {
+		return fmt.Errorf("--membw-mib %d: want at least 1", *membw)
+	}
+	o.ISA, o.MemBWBytes = isa, *membw<<20
+	r, err := bench.Decode(ctx, *dir, o)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	printReport(stdout, r)
+	return nil
+}
+
+func printReport(w io.Writer, r *bench.Report) {
+	gb := func(b float64) float64 { return b / 1e9 }
+	fmt.Fprintf(w, "model %s: %d layers, %d experts; %d threads, %s; loaded in %.1fs\n", r.Model, r.Layers, r.Experts, r.Threads, r.ISA, r.LoadSeconds)
+	fmt.Fprintf(w, "membw: %.1f GB/s read (measured in this run)\n\n", r.MemBWGBps)
+	fmt.Fprintf(w, "| test | depth | t/s |\n|---|---|---|\n")
+	if r.PromptTokens > 0 {
+		fmt.Fprintf(w, "| pp%d | %d | %.2f ± %.2f |\n", r.PromptTokens, r.Depth, r.Prefill.Mean, r.Prefill.Std)
+	}
+	if r.GenTokens > 0 {
+		fmt.Fprintf(w, "| tg%d | %d | %.2f ± %.2f |\n", r.GenTokens, r.Depth, r.Decode.Mean, r.Decode.Std)
+		b := r.BytesBreakdown
+		fmt.Fprintf(w, "\nbytes per decoded token: %.3f GB (attention %.3f, experts %.3f, router %.4f, unembedding %.3f, kv %.4f, embedding %.6f)\n",
+			gb(r.BytesPerToken), gb(b.Attention), gb(b.Experts), gb(b.Router), gb(b.Unembedding), gb(b.KV), gb(b.Embedding))
+		fmt.Fprintf(w, "decode: %.1f GB/s = %.0f%% of the measured read bandwidth\n", r.DecodeGBps, 100*r.Fraction)
+	}
+	fmt.Fprintf(w, "peak RSS %.2f GiB (checkpoint %.2f GiB)\n", float64(r.PeakRSS)/(1<<30), float64(r.CheckpointBytes)/(1<<30))
+}
