@@ -1,8 +1,6 @@
 # gptoss: a native Go inference engine for gpt-oss.
 GO      ?= go
 BIN     ?= bin/gptoss
-CACHE   ?= .cache
-TINY    ?= $(CACHE)/tiny
 
 .PHONY: build test bench run lint clean
 
@@ -21,12 +19,11 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# The main job: a synthetic tiny checkpoint (made once, in $(CACHE)), its
-# description, and the logits of a few tokens.
+# The main job: serve the OpenAI-compatible API on http://127.0.0.1:8000.
+# Without a model it serves the default tiny synthetic checkpoint (random
+# weights), created on first run in the user cache directory.
 run: build
-	@test -f $(TINY)/config.json || $(BIN) synth --preset tiny --out $(TINY)
-	$(BIN) inspect --model $(TINY) | head -12
-	$(BIN) logits --model $(TINY) --tokens 12194,11,2375,0 --mode decode --out $(CACHE)/logits.f32
+	$(BIN) serve $(ARGS)
 
 clean:
-	rm -rf bin $(CACHE)
+	rm -rf bin
