@@ -192,3 +192,39 @@ func TestISAReadStream(t *testing.T) {
 		}
 	})
 }
+
+// TestISABatchInvariance: a row's result is bit-for-bit the same whatever
+// the number of rows in the call, so batching never changes a sequence's
+// output (the model's batch-invariance test relies on it).
+func TestISABatchInvariance(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	const rows, cols, n = 37, 96, 13
+	g := cols / 32
+	blocks, scales := randomBytes(r, rows*g*16, 0, 255), randomBytes(r, rows*g, 115, 130)
+	w := randomBytes(r, 2*rows*cols, 0, 255)
+	for i := 1; i < len(w); i += 2 {
+		w[i] &= 0x3F
+	}
+	x := gaussians(r, n*cols)
+	forEachISA(t, func(t *testing.T, isa ISA) {
+		all, one := make([]float32, n*rows), make([]float32, rows)
+		isa.MatMulMXFP4(all, x, n, blocks, scales, rows, cols, nil, 0, rows)
+		for tok := range n {
+			isa.MatMulMXFP4(one, x[tok*cols:], 1, blocks, scales, rows, cols, nil, 0, rows)
+			for o := range rows {
+				if one[o] != all[tok*rows+o] {
+					t.Fatalf("MXFP4 row %d output %d: %g alone, %g in a batch of %d", tok, o, one[o], all[tok*rows+o], n)
+				}
+			}
+		}
+		isa.MatMulBF16(all, x, n, w, rows, cols, nil, 0, rows)
+		for tok := range n {
+			isa.MatMulBF16(one, x[tok*cols:], 1, w, rows, cols, nil, 0, rows)
+			for o := range rows {
+				if one[o] != all[tok*rows+o] {
+					t.Fatalf("BF16 row %d output %d: %g alone, %g in a batch of %d", tok, o, one[o], all[tok*rows+o], n)
+				}
+			}
+		}
+	})
+}
