@@ -24,11 +24,13 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		// one line per subcommand; keep sorted
-		"bench":   {summary: "measure memory bandwidth, prefill and decode throughput (llama-bench style)", run: cmdBench},
-		"inspect": {summary: "print a checkpoint's config, tensor table and bytes read per token", run: cmdInspect},
-		"logits":  {summary: "write the logits of a token sequence as raw float32", run: cmdLogits},
-		"serve":   {summary: "serve the OpenAI-compatible HTTP API with continuous batching", run: cmdServe},
-		"synth":   {summary: "write a synthetic gpt-oss checkpoint (random weights, real layout)", run: cmdSynth},
+		"bench":    {summary: "measure memory bandwidth, prefill and decode throughput (llama-bench style)", run: cmdBench},
+		"chat":     {summary: "chat with a model in the terminal (harmony format, reasoning dimmed)", run: cmdChat},
+		"inspect":  {summary: "print a checkpoint's config, tensor table and bytes read per token", run: cmdInspect},
+		"logits":   {summary: "write the logits of a token sequence as raw float32", run: cmdLogits},
+		"serve":    {summary: "serve the OpenAI-compatible HTTP API with continuous batching", run: cmdServe},
+		"synth":    {summary: "write a synthetic gpt-oss checkpoint (random weights, real layout)", run: cmdSynth},
+		"tokenize": {summary: "encode text to o200k_harmony token ids, or decode ids (--decode)", run: cmdTokenize},
 	}
 }
 
