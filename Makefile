@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     ?= bin/gptoss
 
-.PHONY: build test bench run lint clean
+.PHONY: build test bench run lint clean kernels
 
 build:
 	$(GO) build -o $(BIN) ./cmd/gptoss
@@ -24,6 +24,16 @@ lint:
 # weights), created on first run in the user cache directory.
 run: build
 	$(BIN) serve $(ARGS)
+
+# The CUDA kernels: one fatbin (SASS sm_80/86/89/90 + PTX compute_90) from
+# kernels/cuda/all.cu, committed and embedded, so `go build` needs no CUDA.
+# Needs nvcc (Debian: nvidia-cuda-toolkit 11.8; gcc 12 is newer than it
+# officially supports, hence -allow-unsupported-compiler).
+NVCC       ?= nvcc
+CUDA_ARCHS ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86 \
+	-gencode arch=compute_89,code=sm_89 -gencode arch=compute_90,code=[sm_90,compute_90]
+kernels:
+	cd kernels/cuda && $(NVCC) -fatbin -O3 -allow-unsupported-compiler $(CUDA_ARCHS) -o gptoss.fatbin all.cu
 
 clean:
 	rm -rf bin
