@@ -129,6 +129,9 @@ func (m *Model) block(l int, st *State, b Batch, scale float32, trace Tracer) er
 	if err := be.RoPE(st.k, c.NumKVHeads, m.rope, b.Segments); err != nil {
 		return err
 	}
+	trace.emit("q", l, st.q, n)
+	trace.emit("k", l, st.k, n)
+	trace.emit("v", l, st.v, n)
 	// d, e. scaled scores, causal or sliding mask, softmax with the sink;
 	// the rows' k and v join the cache
 	if err := be.Attention(st.o, st.q, st.k, st.v, w.sinks, l, scale, b.Segments); err != nil {

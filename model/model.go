@@ -132,5 +132,6 @@ func (m *Model) NewState(rows int) *State {
 // Tracer observes intermediate activations (the first n rows of t) under
 // the names of the golden fixtures: embed, l{L}_attn_out, l{L}_resid_mid,
 // l{L}_router_logits, l{L}_topk_idx, l{L}_topk_w, l{L}_moe_out,
-// l{L}_resid_out, final_normed.
+// l{L}_resid_out, final_normed; and, for attention introspection (no
+// fixtures), l{L}_q, l{L}_k (after RoPE) and l{L}_v.
 type Tracer func(name string, t backend.Tensor, n int)

@@ -24,10 +24,12 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		// one line per subcommand; keep sorted
+		"attn":     {summary: "where attention goes (sink, window, beyond) per layer and head; sink and window ablations", run: cmdAttn},
 		"bench":    {summary: "measure memory bandwidth, prefill and decode throughput (llama-bench style)", run: cmdBench},
 		"chat":     {summary: "chat with a model in the terminal (harmony format, reasoning dimmed)", run: cmdChat},
 		"inspect":  {summary: "print a checkpoint's config, tensor table and bytes read per token", run: cmdInspect},
 		"logits":   {summary: "write the logits of a token sequence as raw float32", run: cmdLogits},
+		"mxfp4":    {summary: "MXFP4 research: stats, compare with INT4, quantize a BF16 checkpoint", run: cmdMXFP4},
 		"serve":    {summary: "serve the OpenAI-compatible HTTP API with continuous batching", run: cmdServe},
 		"synth":    {summary: "write a synthetic gpt-oss checkpoint (random weights, real layout)", run: cmdSynth},
 		"tokenize": {summary: "encode text to o200k_harmony token ids, or decode ids (--decode)", run: cmdTokenize},
