@@ -44,23 +44,20 @@ KERNEL void copy_rows(float *dst, const float *src, const int *rows, int cols) {
 }
 
 // YaRN RoPE, NeoX half-split pairing (element i with i + hd/2), for the
-// position of each row. cos and sin come from the YaRN-blended inverse
-// frequencies in double, like attention.RoPE.CosSin: in float32, pos·f at
-// positions near 131072 would lose most of the angle's precision.
-// grid (n), block 128.
-KERNEL void rope(float *x, const int *pos, const double *inv, int heads, int hd, int cols, double conc) {
+// position of each row. cs holds per row hd/2 cosines then hd/2 sines, made
+// on the host by attention.RoPE.CosSin (in double: in float32, pos·f near
+// position 131072 would lose most of the angle), so both backends rotate
+// by identical values. grid (n), block 128.
+KERNEL void rope(float *x, const float *cs, int heads, int hd, int cols) {
 	int half = hd / 2;
 	float *row = x + (int64_t)blockIdx.x * cols;
-	double p = (double)pos[blockIdx.x];
-	for (int i = threadIdx.x; i < half; i += blockDim.x) {
-		double s, c;
-		sincos(p * inv[i], &s, &c);
-		float cf = (float)(c * conc), sf = (float)(s * conc);
-		for (int h = 0; h < heads; h++) {
-			float *a = row + h * hd;
-			float ai = a[i], bi = a[i + half];
-			a[i] = ai * cf - bi * sf;
-			a[i + half] = bi * cf + ai * sf;
-		}
+	const float *cr = cs + (int64_t)blockIdx.x * hd;
+	for (int t = threadIdx.x; t < heads * half; t += blockDim.x) {
+		int h = t / half, i = t % half;
+		float cf = cr[i], sf = cr[half + i];
+		float *a = row + h * hd;
+		float ai = a[i], bi = a[i + half];
+		a[i] = ai * cf - bi * sf;
+		a[i + half] = bi * cf + ai * sf;
 	}
 }

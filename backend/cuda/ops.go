@@ -1,0 +1,572 @@
+package cuda
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/gptoss/gptoss/attention"
+	"github.com/gptoss/gptoss/backend"
+	"github.com/gptoss/gptoss/backend/cuda/driver"
+	"github.com/gptoss/gptoss/mxfp4"
+)
+
+// as converts a handle to this backend's concrete type, or says which op
+// got a foreign (or failed) tensor.
+func as[T backend.Tensor](op string, t backend.Tensor) (T, error) {
+	v, ok := t.(T)
+	if !ok {
+		var zero T
+		return zero, fmt.Errorf("cuda: %s: tensor %T does not belong to the CUDA backend", op, t)
+	}
+	switch x := any(v).(type) {
+	case *floats:
+		if x.err != nil {
+			return v, fmt.Errorf("cuda: %s: %w", op, x.err)
+		}
+	case *ints:
+		if x.err != nil {
+			return v, fmt.Errorf("cuda: %s: %w", op, x.err)
+		}
+	}
+	return v, nil
+}
+
+func rowsOK(op string, n int, ts ...*floats) error {
+	for _, t := range ts {
+		if n < 0 || n > t.rows {
+			return fmt.Errorf("cuda: %s: %d rows requested, tensor has %d", op, n, t.rows)
+		}
+	}
+	return nil
+}
+
+func ceil(a, b int) int { return (a + b - 1) / b }
+
+// Embed implements backend.Backend.
+func (b *Backend) Embed(dst, table backend.Tensor, tokens []int32) error {
+	d, err := as[*floats]("embed", dst)
+	if err != nil {
+		return err
+	}
+	w, err := as[*matrix]("embed", table)
+	if err != nil {
+		return err
+	}
+	vocab, h := w.shape[0], w.shape[1]
+	if d.cols != h || len(tokens) > d.rows {
+		return fmt.Errorf("cuda: embed: %d tokens of width %d into %v", len(tokens), h, d.Shape())
+	}
+	for _, t := range tokens {
+		if t < 0 || int(t) >= vocab {
+			return fmt.Errorf("cuda: embed: token %d outside the vocabulary of %d", t, vocab)
+		}
+	}
+	if len(tokens) == 0 {
+		return nil
+	}
+	tp, err := b.stageInts(tokens)
+	if err != nil {
+		return err
+	}
+	b.a().Ptr(d.p).Ptr(w.p).Ptr(tp).Int(h)
+	return b.launch(b.k.embed, driver.D1(len(tokens)), driver.D1(256), 0)
+}
+
+// RMSNorm implements backend.Backend.
+func (b *Backend) RMSNorm(dst, x, gain backend.Tensor, n int, eps float32) error {
+	d, err := as[*floats]("rmsnorm", dst)
+	if err != nil {
+		return err
+	}
+	s, err := as[*floats]("rmsnorm", x)
+	if err != nil {
+		return err
+	}
+	g, err := as[*vector]("rmsnorm", gain)
+	if err != nil {
+		return err
+	}
+	if err := rowsOK("rmsnorm", n, d, s); err != nil {
+		return err
+	}
+	if d.cols != s.cols || g.n != s.cols {
+		return fmt.Errorf("cuda: rmsnorm: widths %d, %d and gain %d differ", d.cols, s.cols, g.n)
+	}
+	if n == 0 {
+		return nil
+	}
+	b.a().Ptr(d.p).Ptr(s.p).Ptr(g.p).Int(s.cols).Float32(eps)
+	return b.launch(b.k.rmsnorm, driver.D1(n), driver.D1(256), 0)
+}
+
+// matvecRows is MV_ROWS in matmul.cu: up to this many rows the matrix-vector
+// kernel reads each weight once for all of them.
+const matvecRows = 8
+
+// Linear implements backend.Backend.
+func (b *Backend) Linear(dst, x, w, bias backend.Tensor, n int) error {
+	d, err := as[*floats]("linear", dst)
+	if err != nil {
+		return err
+	}
+	s, err := as[*floats]("linear", x)
+	if err != nil {
+		return err
+	}
+	m, err := as[*matrix]("linear", w)
+	if err != nil {
+		return err
+	}
+	out, in := m.shape[0], m.shape[1]
+	var bp driver.DevicePtr
+	if bias != nil {
+		v, err := as[*vector]("linear", bias)
+		if err != nil {
+			return err
+		}
+		if v.n != out {
+			return fmt.Errorf("cuda: linear: bias of %d for %d outputs", v.n, out)
+		}
+		bp = v.p
+	}
+	if err := rowsOK("linear", n, d, s); err != nil {
+		return err
+	}
+	if s.cols != in || d.cols != out {
+		return fmt.Errorf("cuda: linear: %v × %v into %v", s.Shape(), m.shape, d.Shape())
+	}
+	if n == 0 {
+		return nil
+	}
+	if n <= matvecRows {
+		b.a().Ptr(d.p).Ptr(s.p).Ptr(m.p).Ptr(bp).Int(n).Int(out).Int(in)
+		return b.launch(b.k.matvec, driver.D1(ceil(out, 8)), driver.D1(256), 0)
+	}
+	b.a().Ptr(d.p).Ptr(s.p).Ptr(m.p).Ptr(bp).Int(n).Int(out).Int(in)
+	return b.launch(b.k.matmul, driver.Dim3{X: uint32(ceil(out, 64)), Y: uint32(ceil(n, 64)), Z: 1}, driver.D1(256), 0)
+}
+
+// Add implements backend.Backend.
+func (b *Backend) Add(dst, x backend.Tensor, n int) error {
+	d, err := as[*floats]("add", dst)
+	if err != nil {
+		return err
+	}
+	s, err := as[*floats]("add", x)
+	if err != nil {
+		return err
+	}
+	if err := rowsOK("add", n, d, s); err != nil {
+		return err
+	}
+	if d.cols != s.cols {
+		return fmt.Errorf("cuda: add: widths %d and %d differ", d.cols, s.cols)
+	}
+	count := n * s.cols
+	if count == 0 {
+		return nil
+	}
+	b.a().Ptr(d.p).Ptr(s.p).Int(count)
+	return b.launch(b.k.add, driver.D1(ceil(count, 256)), driver.D1(256), 0)
+}
+
+// RoPE implements backend.Backend. The cos/sin rows come from the same
+// attention.RoPE the CPU backend uses, so both rotate by equal values.
+func (b *Backend) RoPE(x backend.Tensor, heads int, rope *attention.RoPE, segs []backend.Segment) error {
+	t, err := as[*floats]("rope", x)
+	if err != nil {
+		return err
+	}
+	hd := rope.HeadDim()
+	if heads <= 0 || heads*hd != t.cols {
+		return fmt.Errorf("cuda: rope: %d heads of %d in width %d", heads, hd, t.cols)
+	}
+	for _, s := range segs {
+		if s.Row < 0 || s.Len < 0 || s.Row+s.Len > t.rows {
+			return fmt.Errorf("cuda: rope: segment rows %d+%d past %d", s.Row, s.Len, t.rows)
+		}
+	}
+	// One launch per segment keeps each launch's rows contiguous.
+	for _, s := range segs {
+		if s.Len == 0 {
+			continue
+		}
+		cs := make([]float32, s.Len*hd)
+		for i := range s.Len {
+			rope.CosSin(s.Pos+i, cs[i*hd:i*hd+hd/2], cs[i*hd+hd/2:(i+1)*hd])
+		}
+		cp, err := b.stageFloats(cs)
+		if err != nil {
+			return err
+		}
+		b.a().Ptr(t.row(s.Row)).Ptr(cp).Int(heads).Int(hd).Int(t.cols)
+		if err := b.launch(b.k.rope, driver.D1(s.Len), driver.D1(128), 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rowMetaBytes is sizeof(RowMeta) in attention.cu.
+const rowMetaBytes = 32
+
+// Attention implements backend.Backend: attn_split over (row, head,
+// chunk), attn_combine with the sink, then kv_store of the rows' k, v.
+func (b *Backend) Attention(out, q, k, v, sinks backend.Tensor, layer int, scale float32, segs []backend.Segment) error {
+	o, err := as[*floats]("attention", out)
+	if err != nil {
+		return err
+	}
+	qt, err := as[*floats]("attention", q)
+	if err != nil {
+		return err
+	}
+	kt, err := as[*floats]("attention", k)
+	if err != nil {
+		return err
+	}
+	vt, err := as[*floats]("attention", v)
+	if err != nil {
+		return err
+	}
+	st, err := as[*vector]("attention", sinks)
+	if err != nil {
+		return err
+	}
+	heads := st.n
+	if heads == 0 || qt.cols%heads != 0 || o.cols != qt.cols || kt.cols != vt.cols {
+		return fmt.Errorf("cuda: attention: q %v, k %v, v %v, out %v, %d sinks disagree", qt.Shape(), kt.Shape(), vt.Shape(), o.Shape(), heads)
+	}
+	hd := qt.cols / heads
+	if kt.cols%hd != 0 || heads%(kt.cols/hd) != 0 || hd > 256 {
+		return fmt.Errorf("cuda: attention: kv width %d does not divide into heads of %d for %d query heads (head_dim ≤ 256)", kt.cols, hd, heads)
+	}
+	kvHeads := kt.cols / hd
+	n, maxKeys := 0, 0
+	for _, s := range segs {
+		c, ok := s.Cache.(*kvCache)
+		if !ok {
+			return fmt.Errorf("cuda: attention: cache %T does not belong to the CUDA backend", s.Cache)
+		}
+		if layer < 0 || layer >= len(c.layers) || c.kvDim != kt.cols {
+			return fmt.Errorf("cuda: attention: layer %d, kv width %d for a cache of %d layers, width %d", layer, kt.cols, len(c.layers), c.kvDim)
+		}
+		if s.Pos != c.Len() || s.Pos+s.Len > c.spec.MaxLen {
+			return fmt.Errorf("cuda: attention: segment at position %d+%d, cache holds %d of at most %d", s.Pos, s.Len, c.Len(), c.spec.MaxLen)
+		}
+		if s.Row != n || s.Len <= 0 {
+			return fmt.Errorf("cuda: attention: segment at row %d (length %d) does not continue at row %d", s.Row, s.Len, n)
+		}
+		if err := rowsOK("attention", s.Row+s.Len, o, qt, kt, vt); err != nil {
+			return err
+		}
+		if !c.layers[layer].ring {
+			if err := c.grow(layer, s.Pos+s.Len); err != nil {
+				return err
+			}
+		}
+		n += s.Len
+		lo, hi := attention.KeyRange(s.Pos+s.Len-1, c.spec.Window, c.layers[layer].ring)
+		maxKeys = max(maxKeys, hi-lo+1)
+	}
+	if n == 0 {
+		return nil
+	}
+	meta := b.hostBytes(n * rowMetaBytes)
+	for _, s := range segs {
+		c := s.Cache.(*kvCache)
+		ly := c.layers[layer]
+		window := 0
+		if ly.ring {
+			window = c.spec.Window
+		}
+		for i := range s.Len {
+			m := meta[(s.Row+i)*rowMetaBytes:]
+			binary.LittleEndian.PutUint64(m[0:], uint64(ly.k))
+			binary.LittleEndian.PutUint64(m[8:], uint64(ly.v))
+			binary.LittleEndian.PutUint32(m[16:], uint32(s.Pos+i))
+			binary.LittleEndian.PutUint32(m[20:], uint32(s.Row))
+			binary.LittleEndian.PutUint32(m[24:], uint32(s.Pos))
+			binary.LittleEndian.PutUint32(m[28:], uint32(window))
+		}
+	}
+	mp, err := b.stageBytes(meta)
+	if err != nil {
+		return err
+	}
+	// Enough chunks to fill the GPU when rows × heads alone do not, each
+	// at least 64 keys long.
+	splits := max(1, min(ceil(maxKeys, 64), ceil(8*max(b.info.SMs, 1), n*heads), 64))
+	part := &b.scratch[0]
+	if err := b.ensure(part, int64(4*n*heads*splits*(hd+2))); err != nil {
+		return err
+	}
+	b.a().Ptr(part.p).Ptr(qt.p).Ptr(kt.p).Ptr(vt.p).Ptr(mp).Int(heads).Int(kvHeads).Int(hd).Float32(scale)
+	if err := b.launch(b.k.attnSplit, driver.Dim3{X: uint32(n), Y: uint32(heads), Z: uint32(splits)}, driver.D1(128), 0); err != nil {
+		return err
+	}
+	b.a().Ptr(o.p).Ptr(part.p).Ptr(st.p).Int(heads).Int(hd).Int(splits)
+	if err := b.launch(b.k.attnCombine, driver.Dim3{X: uint32(n), Y: uint32(heads), Z: 1}, driver.D1(64), 0); err != nil {
+		return err
+	}
+	b.a().Ptr(kt.p).Ptr(vt.p).Ptr(mp).Int(kt.cols)
+	return b.launch(b.k.kvStore, driver.D1(n), driver.D1(256), 0)
+}
+
+// hostBytes returns the reusable host packing buffer, zeroed, of n bytes.
+func (b *Backend) hostBytes(n int) []byte {
+	if cap(b.host) < n {
+		b.host = make([]byte, n)
+	}
+	b.host = b.host[:n]
+	clear(b.host)
+	return b.host
+}
+
+// TopK implements backend.Backend.
+func (b *Backend) TopK(idx, weights, logits backend.Tensor, k, n int) error {
+	it, err := as[*ints]("topk", idx)
+	if err != nil {
+		return err
+	}
+	wt, err := as[*floats]("topk", weights)
+	if err != nil {
+		return err
+	}
+	lt, err := as[*floats]("topk", logits)
+	if err != nil {
+		return err
+	}
+	if err := rowsOK("topk", n, wt, lt); err != nil {
+		return err
+	}
+	if k <= 0 || k > lt.cols || it.cols != k || wt.cols != k || n > it.rows {
+		return fmt.Errorf("cuda: topk: k=%d of %d into %v and %v", k, lt.cols, it.Shape(), wt.Shape())
+	}
+	if n == 0 {
+		return nil
+	}
+	b.a().Ptr(it.p).Ptr(wt.p).Ptr(lt.p).Int(n).Int(lt.cols).Int(k)
+	return b.launch(b.k.topk, driver.D1(ceil(n, 128)), driver.D1(128), 0)
+}
+
+// CopyRows implements backend.Backend.
+func (b *Backend) CopyRows(dst, src backend.Tensor, rows []int) error {
+	d, err := as[*floats]("copyrows", dst)
+	if err != nil {
+		return err
+	}
+	s, err := as[*floats]("copyrows", src)
+	if err != nil {
+		return err
+	}
+	if d.cols != s.cols || len(rows) > d.rows {
+		return fmt.Errorf("cuda: copyrows: %d rows of %v into %v", len(rows), s.Shape(), d.Shape())
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	r32 := make([]int32, len(rows))
+	for i, r := range rows {
+		if r < 0 || r >= s.rows {
+			return fmt.Errorf("cuda: copyrows: row %d outside [0, %d)", r, s.rows)
+		}
+		r32[i] = int32(r)
+	}
+	rp, err := b.stageInts(r32)
+	if err != nil {
+		return err
+	}
+	b.a().Ptr(d.p).Ptr(s.p).Ptr(rp).Int(s.cols)
+	return b.launch(b.k.copyRows, driver.D1(len(rows)), driver.D1(256), 0)
+}
+
+// groupedMinSlots is the batch size (token × choice pairs) from which MoE
+// sorts the pairs by expert and runs the grouped product, reading each
+// selected expert once per batch; below it the per-pair matrix-vector
+// kernels avoid the host round trip the sort needs.
+const groupedMinSlots = 64
+
+// MoE implements backend.Backend.
+func (b *Backend) MoE(dst, x, idx, weights, gateUp, down backend.Tensor, act backend.SwiGLU, n int) error {
+	d, err := as[*floats]("moe", dst)
+	if err != nil {
+		return err
+	}
+	xt, err := as[*floats]("moe", x)
+	if err != nil {
+		return err
+	}
+	it, err := as[*ints]("moe", idx)
+	if err != nil {
+		return err
+	}
+	wt, err := as[*floats]("moe", weights)
+	if err != nil {
+		return err
+	}
+	gu, err := as[*experts]("moe", gateUp)
+	if err != nil {
+		return err
+	}
+	dn, err := as[*experts]("moe", down)
+	if err != nil {
+		return err
+	}
+	if err := rowsOK("moe", n, d, xt, wt); err != nil {
+		return err
+	}
+	ne, guRows, guCols := gu.shape[0], gu.shape[1], gu.shape[2]*mxfp4.BlockSize
+	dnRows, dnCols := dn.shape[1], dn.shape[2]*mxfp4.BlockSize
+	if dn.shape[0] != ne || guCols != xt.cols || guRows != 2*dnCols || dnRows != d.cols || it.cols != wt.cols || n > it.rows {
+		return fmt.Errorf("cuda: moe: gate_up %v, down %v, x %v, out %v disagree", gu.shape, dn.shape, xt.Shape(), d.Shape())
+	}
+	if n == 0 {
+		return nil
+	}
+	k := it.cols
+	slots := n * k
+	inter := dnCols
+	hid, ac, y := &b.scratch[1], &b.scratch[2], &b.scratch[3]
+	if err := b.ensure(ac, int64(4*slots*inter)); err != nil {
+		return err
+	}
+	if err := b.ensure(y, int64(4*slots*dnRows)); err != nil {
+		return err
+	}
+	// The expert ids are checked on the host in both paths: a bad id
+	// would make a kernel read outside the weights.
+	ids := make([]int32, slots)
+	if err := b.ReadInts(ids, it, n); err != nil {
+		return fmt.Errorf("cuda: moe: %w", err)
+	}
+	for _, e := range ids {
+		if e < 0 || int(e) >= ne {
+			return fmt.Errorf("cuda: moe: expert %d outside [0, %d)", e, ne)
+		}
+	}
+	if slots < groupedMinSlots {
+		b.a().Ptr(ac.p).Ptr(xt.p).Ptr(it.p).Ptr(gu.blocks).Ptr(gu.scales).Ptr(gu.bia).Int(k).Int(guRows).Int(guCols).
+			Float32(act.Alpha).Float32(act.Limit)
+		if err := b.launch(b.k.gateUp, driver.Dim3{X: uint32(ceil(inter, 8)), Y: uint32(slots), Z: 1}, driver.D1(256), 0); err != nil {
+			return err
+		}
+		b.a().Ptr(y.p).Ptr(ac.p).Ptr(it.p).Ptr(dn.blocks).Ptr(dn.scales).Ptr(dn.bia).Int(dnRows).Int(dnCols)
+		if err := b.launch(b.k.down, driver.Dim3{X: uint32(ceil(dnRows, 8)), Y: uint32(slots), Z: 1}, driver.D1(256), 0); err != nil {
+			return err
+		}
+	} else {
+		if err := b.ensure(hid, int64(4*slots*guRows)); err != nil {
+			return err
+		}
+		g, err := b.groupSlots(ids, ne)
+		if err != nil {
+			return err
+		}
+		b.a().Ptr(hid.p).Ptr(xt.p).Ptr(g.slots).Ptr(g.tileExpert).Ptr(g.tileFirst).Ptr(g.offsets).
+			Ptr(gu.blocks).Ptr(gu.scales).Ptr(gu.bia).Int(guRows).Int(guCols).Int(k)
+		if err := b.launch(b.k.grouped, driver.Dim3{X: uint32(ceil(guRows, 32)), Y: uint32(g.tiles), Z: 1}, driver.D1(256), 0); err != nil {
+			return err
+		}
+		b.a().Ptr(ac.p).Ptr(hid.p).Int(slots * inter).Float32(act.Alpha).Float32(act.Limit)
+		if err := b.launch(b.k.swiglu, driver.D1(ceil(slots*inter, 256)), driver.D1(256), 0); err != nil {
+			return err
+		}
+		b.a().Ptr(y.p).Ptr(ac.p).Ptr(g.slots).Ptr(g.tileExpert).Ptr(g.tileFirst).Ptr(g.offsets).
+			Ptr(dn.blocks).Ptr(dn.scales).Ptr(dn.bia).Int(dnRows).Int(dnCols).Int(1)
+		if err := b.launch(b.k.grouped, driver.Dim3{X: uint32(ceil(dnRows, 32)), Y: uint32(g.tiles), Z: 1}, driver.D1(256), 0); err != nil {
+			return err
+		}
+	}
+	b.a().Ptr(d.p).Ptr(y.p).Ptr(wt.p).Int(n).Int(k).Int(dnRows)
+	return b.launch(b.k.combine, driver.D1(ceil(n*dnRows, 256)), driver.D1(256), 0)
+}
+
+// groups is a batch's (token, choice) slots sorted by expert on the
+// device: slot numbers in expert order, each expert's first index, and
+// tiles of up to 32 slots of one expert (one grouped-kernel block each).
+type groups struct {
+	slots, offsets, tileExpert, tileFirst driver.DevicePtr
+	tiles                                 int
+}
+
+func (b *Backend) groupSlots(ids []int32, experts int) (groups, error) {
+	offsets := make([]int32, experts+1)
+	for _, e := range ids {
+		offsets[e+1]++
+	}
+	for e := range experts {
+		offsets[e+1] += offsets[e]
+	}
+	next := append([]int32(nil), offsets[:experts]...)
+	sorted := make([]int32, len(ids))
+	for s, e := range ids {
+		sorted[next[e]] = int32(s)
+		next[e]++
+	}
+	var te, tf []int32
+	for e := range experts {
+		for f := offsets[e]; f < offsets[e+1]; f += 32 {
+			te, tf = append(te, int32(e)), append(tf, f)
+		}
+	}
+	var g groups
+	var err error
+	g.tiles = len(te)
+	for _, x := range []struct {
+		dst *driver.DevicePtr
+		v   []int32
+	}{{&g.slots, sorted}, {&g.offsets, offsets}, {&g.tileExpert, te}, {&g.tileFirst, tf}} {
+		if *x.dst, err = b.stageInts(x.v); err != nil {
+			return g, err
+		}
+	}
+	return g, nil
+}
+
+// Argmax returns the index of the largest value of each of the first n
+// rows of logits (lowest index on ties), computed on the device.
+func (b *Backend) Argmax(dst []int32, logits backend.Tensor, n int) error {
+	lt, err := as[*floats]("argmax", logits)
+	if err != nil {
+		return err
+	}
+	if err := rowsOK("argmax", n, lt); err != nil || len(dst) < n {
+		return fmt.Errorf("cuda: argmax: %d rows of %v into %d ids", n, lt.Shape(), len(dst))
+	}
+	out := &b.scratch[0]
+	if err := b.ensure(out, int64(4*max(n, 1))); err != nil {
+		return err
+	}
+	b.a().Ptr(out.p).Ptr(lt.p).Int(lt.cols)
+	if err := b.launch(b.k.argmax, driver.D1(n), driver.D1(1024), 0); err != nil {
+		return err
+	}
+	return b.read(i32bytes(dst[:n]), out.p)
+}
+
+// SampleTopP draws a token from row `row` of logits with temperature and
+// nucleus top_p, on the device; u in [0, 1) is the caller's random draw.
+func (b *Backend) SampleTopP(logits backend.Tensor, row int, temperature, topP, u float32) (int32, error) {
+	lt, err := as[*floats]("sample", logits)
+	if err != nil {
+		return 0, err
+	}
+	if row < 0 || row >= lt.rows || !(temperature > 0) || !(topP > 0 && topP <= 1) || !(u >= 0 && u < 1) || math.IsInf(float64(temperature), 0) {
+		return 0, fmt.Errorf("cuda: sample: row %d of %v, temperature %g, top_p %g, u %g", row, lt.Shape(), temperature, topP, u)
+	}
+	out := &b.scratch[0]
+	if err := b.ensure(out, 4); err != nil {
+		return 0, err
+	}
+	b.a().Ptr(out.p).Ptr(lt.row(row)).Int(lt.cols).Float32(temperature).Float32(topP).Float32(u)
+	if err := b.launch(b.k.topP, driver.D1(1), driver.D1(1024), 0); err != nil {
+		return 0, err
+	}
+	var id [1]int32
+	if err := b.read(i32bytes(id[:]), out.p); err != nil {
+		return 0, err
+	}
+	return id[0], nil
+}
