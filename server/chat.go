@@ -272,56 +272,12 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) *apiError {
 		empty := ""
 		out.data(chunk(chatRespMsg{Role: "assistant", Content: &empty}, nil, nil))
 	}
-	parser := harmony.NewParser(harmony.ParserOptions{})
-	stop := stopMatcher{stops: req.Stop}
-	var res output
-	var lps []chatLogprob
-	var stoppedByString bool
-	handle := func(evs []harmony.Event, tok *engine.Token) bool {
-		var lp *chatLogprobs
-		for _, ev := range evs {
-			switch ev := ev.(type) {
-			case harmony.ReasoningDelta:
-				res.reasoning.WriteString(ev.Text)
-				if out != nil {
-					t := ev.Text
-					out.data(chunk(chatRespMsg{Reasoning: &t, ReasoningContent: &t}, nil, nil))
-				}
-			case harmony.ContentDelta:
-				text, stopped := stop.push(ev.Text)
-				res.content.WriteString(text)
-				if tok != nil && samp.Logprobs {
-					lps = append(lps, s.chatLogprob(*tok))
-					lp = &chatLogprobs{Content: lps[len(lps)-1:]}
-				}
-				if out != nil && (text != "" || lp != nil) {
-					out.data(chunk(chatRespMsg{Content: &text}, lp, nil))
-				}
-				if stopped {
-					stoppedByString = true
-					return false
-				}
-			case harmony.ToolCallDelta:
-				if out != nil {
-					i := ev.Index
-					call := chatToolCall{Index: &i}
-					if ev.Arguments == "" || !res.callStarted(ev.Index) {
-						call.ID, call.Type, call.Function.Name = ev.ID, "function", ev.Name
-					}
-					call.Function.Arguments = ev.Arguments
-					out.data(chunk(chatRespMsg{ToolCalls: []chatToolCall{call}}, nil, nil))
-				}
-				res.markCall(ev.Index)
-			case harmony.ToolCall:
-				res.calls = append(res.calls, ev)
-			}
-		}
-		return true
+	var send func(chatRespMsg, *chatLogprobs)
+	if out != nil {
+		send = func(d chatRespMsg, lp *chatLogprobs) { out.data(chunk(d, lp, nil)) }
 	}
-	g, aerr := s.generate(r.Context(), start, ereq, func(tok engine.Token) bool {
-		piece, _ := s.tok.TokenString(int(tok.ID))
-		return handle(parser.Push(int(tok.ID), piece), &tok)
-	})
+	turn := newChatTurn(s, samp.Logprobs, req.Stop, send)
+	g, aerr := s.generate(r.Context(), start, ereq, turn.token)
 	if aerr != nil {
 		if out != nil && out.started {
 			out.data(map[string]any{"error": aerr})
@@ -329,17 +285,12 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) *apiError {
 		}
 		return aerr
 	}
-	if !stoppedByString {
-		handle(parser.Finish(), nil)
-		if tail := stop.flush(); tail != "" {
-			res.content.WriteString(tail)
-			if out != nil {
-				out.data(chunk(chatRespMsg{Content: &tail}, nil, nil))
-			}
-		}
+	turn.finish()
+	if turn.stopped {
+		g.finish = engine.FinishStop
 	}
 	finish := g.finish
-	if len(res.calls) > 0 && g.finish == engine.FinishStop {
+	if len(turn.calls) > 0 && g.finish == engine.FinishStop {
 		finish = "tool_calls"
 	}
 	u := usageOf(g)
@@ -351,22 +302,10 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) *apiError {
 		out.done()
 		return nil
 	}
-	msg := &chatRespMsg{Role: "assistant"}
-	content := res.content.String()
-	if content != "" || len(res.calls) == 0 {
-		msg.Content = &content
-	}
-	if rs := res.reasoning.String(); rs != "" {
-		msg.Reasoning, msg.ReasoningContent = &rs, &rs
-	}
-	for _, c := range res.calls {
-		call := chatToolCall{ID: c.ID, Type: "function"}
-		call.Function.Name, call.Function.Arguments = c.Name, c.Arguments
-		msg.ToolCalls = append(msg.ToolCalls, call)
-	}
+	msg := turn.message()
 	choice := chatChoice{Message: msg, FinishReason: &finish}
 	if samp.Logprobs {
-		choice.Logprobs = &chatLogprobs{Content: lps}
+		choice.Logprobs = &chatLogprobs{Content: turn.lps}
 	}
 	writeJSON(w, chatResponse{ID: id, Object: "chat.completion", Created: created, Model: s.cfg.ModelName, Choices: []chatChoice{choice}, Usage: &u})
 	return nil

@@ -145,20 +145,3 @@ func (tc toolChoice) allowed(tools []harmony.ToolDescription) []string {
 	}
 	return names
 }
-
-// output collects what the parser reports for one generated turn.
-type output struct {
-	reasoning strings.Builder
-	content   strings.Builder
-	calls     []harmony.ToolCall
-	started   map[int]bool // tool calls whose first stream delta went out
-}
-
-func (o *output) callStarted(i int) bool { return o.started[i] }
-
-func (o *output) markCall(i int) {
-	if o.started == nil {
-		o.started = map[int]bool{}
-	}
-	o.started[i] = true
-}

@@ -182,8 +182,39 @@ func TestChatCompletion(t *testing.T) {
 	if fr := *r.Choices[0].FinishReason; fr != "length" && fr != "stop" {
 		t.Fatalf("finish_reason %q", fr)
 	}
+	// One log-prob per content token, whenever the parser released the text.
+	if c := r.Choices[0].Message.Content; c != nil && *c != "" {
+		lp := r.Choices[0].Logprobs
+		if lp == nil || len(lp.Content) == 0 || len(lp.Content) > 8 || len(lp.Content[0].TopLogprobs) != 2 {
+			t.Fatalf("logprobs for content %q: %s", *c, b)
+		}
+		var joined string
+		for _, e := range lp.Content {
+			joined += e.Token
+		}
+		if !strings.Contains(joined, *c) && !strings.Contains(*c, joined) {
+			t.Fatalf("logprob tokens %q do not spell the content %q", joined, *c)
+		}
+	}
 	if r.Choices[0].Message.Content == nil && r.Choices[0].Message.Reasoning == nil {
 		t.Fatalf("neither content nor reasoning: %s", b)
+	}
+}
+
+// A stop string found in content the parser released only at the end
+// still finishes with "stop".
+func TestChatStopString(t *testing.T) {
+	ts := newTestServer(t, nil)
+	_, b := ts.post(t, "/v1/chat/completions", `{"messages":[{"role":"user","content":"Say hello."}],"max_tokens":16,"temperature":0}`)
+	full := decode[chatResponse](t, b).Choices[0].Message.Content
+	if full == nil || len(*full) < 8 {
+		t.Skipf("greedy content %v too short to cut", full)
+	}
+	stop := (*full)[4:7]
+	_, b = ts.post(t, "/v1/chat/completions", fmt.Sprintf(`{"messages":[{"role":"user","content":"Say hello."}],"max_tokens":16,"temperature":0,"stop":[%q]}`, stop))
+	r := decode[chatResponse](t, b)
+	if want := (*full)[:strings.Index(*full, stop)]; *r.Choices[0].Message.Content != want || *r.Choices[0].FinishReason != "stop" {
+		t.Fatalf("stop %q: %q (%s), want %q (stop)", stop, *r.Choices[0].Message.Content, *r.Choices[0].FinishReason, want)
 	}
 }
 

@@ -267,12 +267,7 @@ test('responses: string input, streaming events, previous_response_id', async ()
   );
 });
 
-// TODO(server): remove the todo once fixed. Chat logprobs are taken only for
-// the token that completes a content delta while tokens stream, so content
-// the parser releases at the end (here: the random model writes no harmony
-// header, so its text is held as a possible header until Finish) gets none:
-// "logprobs": {"content": null} for 8 content tokens.
-test('logprobs: chat and completions', { todo: 'server bug: chat logprobs.content is null when content is released by parser.Finish' }, async () => {
+test('logprobs: chat and completions', async () => {
   const r = await client.chat.completions.create(greedyChat('Hi', { max_tokens: 8, logprobs: true, top_logprobs: 2 }));
   const lp = r.choices[0].logprobs;
   assert.ok(lp && Array.isArray(lp.content), 'no logprobs.content');
@@ -323,10 +318,7 @@ function stopAt(text) {
   return { stop, want: text.slice(0, text.indexOf(stop)) };
 }
 
-// TODO(server): remove the todo once fixed. A stop string matched in content
-// released by parser.Finish cuts the text but leaves finish_reason "length"
-// (handle's result is ignored after Finish in server/chat.go).
-test('stop strings: the output ends before them, with finish_reason stop', { todo: 'server bug: finish_reason is length when the stop string matches in content released at Finish' }, async () => {
+test('stop strings: the output ends before them, with finish_reason stop', async () => {
   const chat = greedyChat('Say hello.');
   const full = (await client.chat.completions.create(chat)).choices[0].message.content;
   const c = stopAt(full);
