@@ -96,3 +96,41 @@ func BenchmarkReadStream(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMatVecMXFP4InCache is the same product on a matrix that fits in
+// L2: the kernel's compute speed, which must exceed the memory bandwidth
+// per core for decode to be memory-bound.
+func BenchmarkMatVecMXFP4InCache(b *testing.B) {
+	const rows, cols = 256, 2880
+	r := rand.New(rand.NewPCG(2, 3))
+	blocks := randomBytes(r, rows*cols/2, 0, 255)
+	scales := randomBytes(r, rows*cols/32, 115, 126)
+	x, dst := gaussians(r, cols), make([]float32, rows)
+	for _, isa := range Supported()[1:] {
+		b.Run(isa.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(blocks) + len(scales)))
+			for b.Loop() {
+				isa.MatMulMXFP4(dst, x, 1, blocks, scales, rows, cols, nil, 0, rows)
+			}
+		})
+	}
+}
+
+// BenchmarkMatVecBF16InCache: the BF16 product's compute speed (L2).
+func BenchmarkMatVecBF16InCache(b *testing.B) {
+	const out, in = 64, 2880
+	r := rand.New(rand.NewPCG(1, 3))
+	w := randomBytes(r, 2*out*in, 0, 255)
+	for i := 1; i < len(w); i += 2 {
+		w[i] &= 0x3F
+	}
+	x, dst := gaussians(r, in), make([]float32, out)
+	for _, isa := range Supported()[1:] {
+		b.Run(isa.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(w)))
+			for b.Loop() {
+				isa.MatMulBF16(dst, x, 1, w, out, in, nil, 0, out)
+			}
+		})
+	}
+}

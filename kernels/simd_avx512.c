@@ -85,11 +85,11 @@ void gptoss_matmul_bf16_avx512(float *dst, const float *x, long n, const uint16_
 AI void mx_tile(int R, int T, float *dst, long ldd, const float *xs, long cols, const uint8_t *blocks,
                 const uint8_t *scales, const float *bias, long o, long t, __m512 lut, const float *scaletab) {
 	long groups = cols / 32;
-	__m512 acc[4][8];
+	__m512 acc[8][8];
 	for (int r = 0; r < R; r++)
 		for (int c = 0; c < T; c++) acc[r][c] = _mm512_setzero_ps();
 	for (long g = 0; g < groups; g++) {
-		__m512 wl[4], wh[4];
+		__m512 wl[8], wh[8];
 		for (int r = 0; r < R; r++) {
 			const uint8_t *b = blocks + ((o + r) * groups + g) * 16;
 			__m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)b));
@@ -137,7 +137,8 @@ void gptoss_matmul_mxfp4_avx512(float *dst, const float *xs, long n, const uint8
 	__m512 lut = _mm512_loadu_ps(lutp);
 	if (n == 1) {
 		long o = lo;
-		for (; o + 4 <= hi; o += 4) mx_tile(4, 1, dst, rows, xs, cols, blocks, scales, bias, o, 0, lut, scaletab);
+		// Eight rows give eight independent FMA chains.
+		for (; o + 8 <= hi; o += 8) mx_tile(8, 1, dst, rows, xs, cols, blocks, scales, bias, o, 0, lut, scaletab);
 		for (; o < hi; o++) mx_tile(1, 1, dst, rows, xs, cols, blocks, scales, bias, o, 0, lut, scaletab);
 		return;
 	}
