@@ -6,14 +6,21 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/gptoss/gptoss/backend/cpu"
+	"github.com/gptoss/gptoss/backend/cuda"
 )
 
 func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("inspect", stderr)
 	var mf modelFlags
 	mf.register(fs)
+	devices := fs.Bool("devices", false, "list the compute devices found (CUDA GPUs and the CPU) and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *devices {
+		return listDevices(stdout)
 	}
 	ck, err := mf.open()
 	if err != nil {
@@ -45,6 +52,21 @@ func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "\ntotal tensor bytes           %d (%s)\n", total, humanBytes(total))
 	b := ck.BytesPerDecodedToken()
 	fmt.Fprintf(stdout, "bytes read per decoded token %d (%s; batch 1, weights only, KV cache excluded)\n", b, humanBytes(b))
+	return nil
+}
+
+// listDevices prints the GPUs the CUDA driver reports, or why there are
+// none, and the CPU backend's configuration.
+func listDevices(w io.Writer) error {
+	infos, err := cuda.Devices()
+	if err != nil {
+		fmt.Fprintf(w, "cuda   none: %v\n", err)
+	}
+	for _, d := range infos {
+		fmt.Fprintf(w, "%s\n", d)
+	}
+	c := cpu.New()
+	fmt.Fprintf(w, "cpu    %d threads, %v kernels\n", c.Threads(), c.ISA())
 	return nil
 }
 

@@ -2,10 +2,14 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"os"
 
 	"github.com/spf13/pflag"
 
+	"github.com/gptoss/gptoss/backend"
 	"github.com/gptoss/gptoss/backend/cpu"
+	"github.com/gptoss/gptoss/backend/cuda"
 	"github.com/gptoss/gptoss/loader"
 	"github.com/gptoss/gptoss/model"
 )
@@ -14,11 +18,40 @@ import (
 type modelFlags struct {
 	dir    string
 	layout string
+	device string
+	log    io.Writer // where auto says why it chose the CPU
 }
 
 func (f *modelFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.dir, "model", "", "checkpoint directory (Hugging Face layout, or original/)")
 	fs.StringVar(&f.layout, "layout", "auto", "checkpoint layout: auto, hf or original")
+	fs.StringVar(&f.device, "device", "auto", "compute device: auto (CUDA if a GPU is usable, else CPU), cpu, cuda or cuda:N")
+	f.log = fs.Output()
+}
+
+// backend opens the --device backend. auto falls back to the CPU with one
+// line on stderr saying why; an explicit cuda fails instead.
+func (f *modelFlags) backend() (backend.Backend, error) {
+	kind, ordinal, err := cuda.ParseDevice(f.device)
+	if err != nil {
+		return nil, err
+	}
+	if kind == "cpu" {
+		return cpu.New(), nil
+	}
+	b, err := cuda.New(ordinal)
+	if err == nil {
+		return b, nil
+	}
+	if kind == "cuda" {
+		return nil, fmt.Errorf("--device %s: %w", f.device, err)
+	}
+	w := f.log
+	if w == nil {
+		w = os.Stderr
+	}
+	fmt.Fprintf(w, "gptoss: using the CPU: %v\n", err)
+	return cpu.New(), nil
 }
 
 // open maps the checkpoint. The caller closes it after the model is done.
@@ -35,13 +68,18 @@ func (f *modelFlags) open() (*loader.Checkpoint, error) {
 	return nil, fmt.Errorf("--layout %q: want auto, hf or original", f.layout)
 }
 
-// load maps the checkpoint and binds it to the CPU backend.
+// load maps the checkpoint and binds it to the --device backend.
 func (f *modelFlags) load() (*model.Model, *loader.Checkpoint, error) {
 	ck, err := f.open()
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := model.New(cpu.New(), ck.Config, &ck.Weights)
+	be, err := f.backend()
+	if err != nil {
+		ck.Close()
+		return nil, nil, err
+	}
+	m, err := model.New(be, ck.Config, &ck.Weights)
 	if err != nil {
 		ck.Close()
 		return nil, nil, err
