@@ -18,8 +18,10 @@ const InteractivePrompt = `You are helping a small bakery plan its week. The bak
 	`the week, explain how you balanced the ovens, and list three ways the owner could cut waste ` +
 	`without disappointing regular customers. Keep the answer practical and short.`
 
-// Scenario categories, in report order.
-var scenarioCategories = []string{"coding", "reading comprehension", "commonsense reasoning", "math", "creative writing"}
+// scenarioCategories lists the task categories in report order.
+func scenarioCategories() []string {
+	return []string{"coding", "reading comprehension", "commonsense reasoning", "math", "creative writing"}
+}
 
 // scenarioPrompts returns the scenarios suite's prompts: five task
 // categories, five prompts each. A function, not a package variable, so
@@ -69,7 +71,7 @@ func scenarioPrompts() map[string][]string {
 func ScenarioPrompts(tok *tokenizer.Tokenizer) []Prompt {
 	all := scenarioPrompts()
 	var out []Prompt
-	for _, cat := range scenarioCategories {
+	for _, cat := range scenarioCategories() {
 		for _, text := range all[cat] {
 			out = append(out, TextPrompt(tok, text, cat))
 		}

@@ -25,7 +25,7 @@ func TestPrompts(t *testing.T) {
 	if len(sc) != 25 || len(perCategory) != 5 {
 		t.Errorf("%d scenario prompts in %d categories, want 25 in 5", len(sc), len(perCategory))
 	}
-	for _, c := range scenarioCategories {
+	for _, c := range scenarioCategories() {
 		if perCategory[c] != 5 {
 			t.Errorf("category %s has %d prompts", c, perCategory[c])
 		}

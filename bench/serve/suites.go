@@ -273,7 +273,7 @@ func (cfg *SuiteConfig) longContext(ctx context.Context, rep *Report) error {
 
 func (cfg *SuiteConfig) scenarios(ctx context.Context, rep *Report) error {
 	all := ScenarioPrompts(cfg.Tokenizer)
-	for _, cat := range scenarioCategories {
+	for _, cat := range scenarioCategories() {
 		var prompts []Prompt
 		for _, p := range all {
 			if p.Category == cat {
