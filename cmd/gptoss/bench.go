@@ -11,14 +11,16 @@ import (
 	"github.com/gptoss/gptoss/kernels"
 )
 
-// cmdBench dispatches `gptoss bench membw` and `gptoss bench decode`.
+// cmdBench dispatches `gptoss bench membw|decode|serve|startup`.
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stdout, "usage: gptoss bench membw [flags] | gptoss bench decode --model DIR [flags]\n\n"+
-			"  membw   memory read bandwidth with all threads (the decode roofline)\n"+
-			"  decode  prefill (pp) and decode (tg) tokens/s, bytes read per token, fraction of bandwidth")
+		fmt.Fprintln(stdout, "usage: gptoss bench membw|decode|serve|startup [flags]\n\n"+
+			"  membw    memory read bandwidth with all threads (the decode roofline)\n"+
+			"  decode   prefill (pp) and decode (tg) tokens/s, bytes read per token, fraction of bandwidth\n"+
+			"  serve    load generator for any OpenAI-compatible server: TTFT, TPOT, percentiles, suites\n"+
+			"  startup  time until gptoss serve answers /health, and its peak RSS")
 		if len(args) == 0 {
-			return fmt.Errorf("missing bench name: membw or decode")
+			return fmt.Errorf("missing bench name: membw, decode, serve or startup")
 		}
 		return nil
 	}
@@ -27,8 +29,12 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return benchMemBW(args[1:], stdout, stderr)
 	case "decode":
 		return benchDecode(ctx, args[1:], stdout, stderr)
+	case "serve":
+		return cmdBenchServe(ctx, args[1:], stdout, stderr)
+	case "startup":
+		return cmdBenchStartup(ctx, args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("unknown bench %q: want membw or decode", args[0])
+	return fmt.Errorf("unknown bench %q: want membw, decode, serve or startup", args[0])
 }
 
 func benchISA(name string, threads int) (kernels.ISA, error) {
