@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/gptoss/gptoss/backend"
@@ -42,6 +43,7 @@ type Request struct {
 	MaxTokens  int
 	Sampling   Sampling
 	StopTokens []int32    // generation ends after emitting one of these
+	MinTokens  int        // stop tokens are not sampled before this many tokens
 	Constraint Constraint // optional
 }
 
@@ -135,8 +137,16 @@ func (e *Engine) Submit(ctx context.Context, r Request) (*Stream, error) {
 	if len(r.Prompt) == 0 {
 		return nil, &ParamError{"prompt", "the prompt is empty"}
 	}
+	for _, id := range r.StopTokens {
+		if id < 0 || int(id) >= e.m.Config.VocabSize {
+			return nil, &ParamError{"stop", fmt.Sprintf("stop token %d is outside the vocabulary of %d", id, e.m.Config.VocabSize)}
+		}
+	}
 	if r.MaxTokens <= 0 {
 		return nil, &ParamError{"max_tokens", fmt.Sprintf("max_tokens %d must be positive", r.MaxTokens)}
+	}
+	if r.MinTokens < 0 || r.MinTokens > r.MaxTokens {
+		return nil, &ParamError{"min_tokens", fmt.Sprintf("min_tokens %d must be in [0, max_tokens %d]", r.MinTokens, r.MaxTokens)}
 	}
 	if n := len(r.Prompt) + r.MaxTokens; n > e.opts.MaxModelLen {
 		return nil, &ParamError{"max_tokens", fmt.Sprintf("this model's maximum context length is %d tokens; the request has %d prompt tokens and asks for %d more (%d)", e.opts.MaxModelLen, len(r.Prompt), r.MaxTokens, n)}
@@ -346,7 +356,13 @@ func (e *Engine) step(st *model.State, logits []float32) error {
 	defer e.mu.Unlock()
 	finished := false
 	for i, s := range owners {
-		tok := s.sampler.sample(logits[i*vocab:(i+1)*vocab], s.req.Constraint)
+		row := logits[i*vocab : (i+1)*vocab]
+		if s.gen < s.req.MinTokens {
+			for _, id := range s.req.StopTokens {
+				row[id] = float32(math.Inf(-1))
+			}
+		}
+		tok := s.sampler.sample(row, s.req.Constraint)
 		s.tokens = append(s.tokens, tok.ID)
 		s.gen++
 		s.out.push(Event{Token: tok})

@@ -152,6 +152,20 @@ func TestStopToken(t *testing.T) {
 	}
 }
 
+// min_tokens keeps stop tokens from being sampled until enough were made.
+func TestMinTokens(t *testing.T) {
+	m := testModel(t)
+	e := startEngine(t, m, defaultOptions())
+	ids, _ := collect(t, mustSubmit(t, e, Request{Prompt: prompt, MaxTokens: 6, Sampling: greedy()}))
+	got, end := collect(t, mustSubmit(t, e, Request{Prompt: prompt, MaxTokens: 6, MinTokens: 4, Sampling: greedy(), StopTokens: []int32{ids[0]}}))
+	if len(got) < 4 || got[0] == ids[0] {
+		t.Fatalf("tokens %v (end %+v): the stop token %d came before min_tokens 4", got, end, ids[0])
+	}
+	if _, err := e.Submit(context.Background(), Request{Prompt: prompt, MaxTokens: 2, MinTokens: 3, Sampling: greedy()}); err == nil {
+		t.Fatal("min_tokens above max_tokens accepted")
+	}
+}
+
 func TestCancelFreesCache(t *testing.T) {
 	m := testModel(t)
 	e := startEngine(t, m, defaultOptions())

@@ -256,7 +256,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) *apiError {
 	if aerr != nil {
 		return aerr
 	}
-	ereq := engine.Request{Prompt: prompt, MaxTokens: maxTok, Sampling: samp, StopTokens: s.cfg.AssistantStops}
+	ereq := engine.Request{Prompt: prompt, MaxTokens: maxTok, Sampling: samp, StopTokens: req.stopTokens(s.cfg.AssistantStops), MinTokens: req.MinTokens}
 	if tc.mode == "required" || tc.mode == "function" {
 		ereq.Constraint = newToolCallConstraint(s.tok, tc.allowed(conv.tools), s.mcfg.VocabSize, maxTok)
 	}

@@ -112,7 +112,7 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) *apiE
 			return aerr
 		}
 	}
-	ereq := engine.Request{Prompt: prompt, MaxTokens: maxTok, Sampling: samp, StopTokens: s.cfg.EOSTokens}
+	ereq := engine.Request{Prompt: prompt, MaxTokens: maxTok, Sampling: samp, StopTokens: req.stopTokens(s.cfg.EOSTokens), MinTokens: req.MinTokens}
 
 	id, created := newID("cmpl-"), time.Now().Unix()
 	var text []byte

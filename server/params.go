@@ -19,6 +19,17 @@ type samplingParams struct {
 	PresencePenalty  *float64 `json:"presence_penalty"`
 	N                *int     `json:"n"`
 	Stop             stopList `json:"stop"`
+	// vLLM's extensions, used by benchmark clients to fix output lengths.
+	IgnoreEOS bool `json:"ignore_eos"`
+	MinTokens int  `json:"min_tokens"`
+}
+
+// stopTokens are the tokens that end generation: none with ignore_eos.
+func (p samplingParams) stopTokens(stops []int32) []int32 {
+	if p.IgnoreEOS {
+		return nil
+	}
+	return stops
 }
 
 func (p samplingParams) sampling() (engine.Sampling, *apiError) {

@@ -336,6 +336,21 @@ func TestCompletions(t *testing.T) {
 	}
 }
 
+// vLLM's ignore_eos and min_tokens, which benchmark clients send.
+func TestIgnoreEOS(t *testing.T) {
+	if got := (samplingParams{IgnoreEOS: true}).stopTokens([]int32{1, 2}); got != nil {
+		t.Fatalf("ignore_eos kept stop tokens %v", got)
+	}
+	ts := newTestServer(t, nil)
+	code, b := ts.post(t, "/v1/completions", `{"prompt":"hi","max_tokens":5,"min_tokens":5,"ignore_eos":true}`)
+	if r := decode[completionResponse](t, b); code != 200 || r.Usage.CompletionTokens != 5 {
+		t.Fatalf("%d %s", code, b)
+	}
+	if code, b := ts.post(t, "/v1/completions", `{"prompt":"hi","max_tokens":2,"min_tokens":5}`); code != 400 {
+		t.Fatalf("min_tokens > max_tokens: %d %s", code, b)
+	}
+}
+
 func TestCompletionsStopString(t *testing.T) {
 	ts := newTestServer(t, nil)
 	_, b := ts.post(t, "/v1/completions", `{"prompt":"Once upon a time","max_tokens":12,"temperature":0}`)
