@@ -21,6 +21,16 @@ type DecodeOptions struct {
 	Threads      int
 	ISA          kernels.ISA
 	MemBWBytes   int64 // read-bandwidth buffer (0: 512 MiB)
+	Profile      bool  // time every op kind of the decode steps
+}
+
+// OpProfile is the decode time of one kind of op, per decoded token.
+type OpProfile struct {
+	Op     string  `json:"op"`
+	MsTok  float64 `json:"ms_per_token"`
+	WaitMs float64 `json:"wait_ms_per_token"` // calling thread idle, waiting for the others
+	Share  float64 `json:"share"`             // of the decode time
+	GBps   float64 `json:"gbps,omitempty"`    // weight bytes of this kind / its time
 }
 
 // Bytes splits the bytes read per decoded token by what was read.
@@ -35,27 +45,28 @@ type Bytes struct {
 
 // Report is the result of Decode; the JSON names are stable.
 type Report struct {
-	Model           string  `json:"model"`
-	Layers          int     `json:"layers"`
-	Experts         int     `json:"experts"`
-	Threads         int     `json:"threads"`
-	ISA             string  `json:"isa"`
-	PromptTokens    int     `json:"prompt_tokens"`
-	GenTokens       int     `json:"gen_tokens"`
-	Repeats         int     `json:"repeats"`
-	Depth           int     `json:"depth"`
-	LoadSeconds     float64 `json:"load_s"`
-	Prefill         Rate    `json:"prefill"`
-	Decode          Rate    `json:"decode"`
-	PrefillTokS     float64 `json:"prefill_tok_s"`
-	DecodeTokS      float64 `json:"decode_tok_s"`
-	BytesPerToken   float64 `json:"bytes_per_token"`
-	BytesBreakdown  Bytes   `json:"bytes_breakdown"`
-	DecodeGBps      float64 `json:"decode_gbps"`
-	MemBWGBps       float64 `json:"membw_gbps"`
-	Fraction        float64 `json:"fraction_of_membw"` // decode_gbps / membw_gbps
-	PeakRSS         int64   `json:"peak_rss_bytes"`
-	CheckpointBytes int64   `json:"checkpoint_bytes"`
+	Model           string      `json:"model"`
+	Layers          int         `json:"layers"`
+	Experts         int         `json:"experts"`
+	Threads         int         `json:"threads"`
+	ISA             string      `json:"isa"`
+	PromptTokens    int         `json:"prompt_tokens"`
+	GenTokens       int         `json:"gen_tokens"`
+	Repeats         int         `json:"repeats"`
+	Depth           int         `json:"depth"`
+	LoadSeconds     float64     `json:"load_s"`
+	Prefill         Rate        `json:"prefill"`
+	Decode          Rate        `json:"decode"`
+	PrefillTokS     float64     `json:"prefill_tok_s"`
+	DecodeTokS      float64     `json:"decode_tok_s"`
+	BytesPerToken   float64     `json:"bytes_per_token"`
+	BytesBreakdown  Bytes       `json:"bytes_breakdown"`
+	DecodeGBps      float64     `json:"decode_gbps"`
+	MemBWGBps       float64     `json:"membw_gbps"`
+	Fraction        float64     `json:"fraction_of_membw"` // decode_gbps / membw_gbps
+	Profile         []OpProfile `json:"profile,omitempty"`
+	PeakRSS         int64       `json:"peak_rss_bytes"`
+	CheckpointBytes int64       `json:"checkpoint_bytes"`
 }
 
 // Decode measures the read bandwidth, loads the checkpoint in dir on the
@@ -99,7 +110,9 @@ func Decode(ctx context.Context, dir string, o DecodeOptions) (*Report, error) {
 	run.logits = make([]float32, m.Config.VocabSize)
 	var pp, tg []float64
 	var counted cpu.Stats
+	var decodeTime time.Duration
 	for rep := range o.Repeats + 1 { // repeat 0 is the warm-up
+		run.profile = o.Profile && rep > 0
 		p, g, s, err := run.once(ctx)
 		if err != nil {
 			return nil, err
@@ -107,6 +120,9 @@ func Decode(ctx context.Context, dir string, o DecodeOptions) (*Report, error) {
 		if rep > 0 {
 			pp, tg = append(pp, p), append(tg, g)
 			counted = addStats(counted, s)
+			if g > 0 {
+				decodeTime += time.Duration(float64(o.GenTokens) / g * float64(time.Second))
+			}
 		}
 	}
 	if o.PromptTokens > 0 {
@@ -121,6 +137,9 @@ func Decode(ctx context.Context, dir string, o DecodeOptions) (*Report, error) {
 		r.BytesBreakdown = breakdown(&ck.Weights, counted, steps)
 		r.DecodeGBps = r.BytesPerToken * r.DecodeTokS / 1e9
 		r.Fraction = r.DecodeGBps / r.MemBWGBps
+		if o.Profile {
+			r.Profile = opProfile(run.prof, decodeTime, steps, opBytes(&ck.Weights, r.BytesBreakdown))
+		}
 	}
 	r.PeakRSS = peakRSS()
 	return r, nil
@@ -133,6 +152,57 @@ type runner struct {
 	st     *model.State
 	logits []float32
 	tokens []int32
+	// profile turns the backend's op timing on for the decode steps;
+	// prof sums it over the repeats.
+	profile bool
+	prof    []cpu.OpTime
+}
+
+func addProfile(sum, p []cpu.OpTime) []cpu.OpTime {
+	if sum == nil {
+		return p
+	}
+	for i := range sum {
+		sum[i].Time += p[i].Time
+		sum[i].Wait += p[i].Wait
+		sum[i].Calls += p[i].Calls
+	}
+	return sum
+}
+
+// opProfile turns op times summed over the decode steps into per-token
+// milliseconds, with the rest of the step time as "glue" (the model's
+// Go code between ops), and the bandwidth of each weight-streaming op
+// (bytes maps an op to its bytes per token).
+func opProfile(ops []cpu.OpTime, total time.Duration, steps float64, bytes map[string]float64) []OpProfile {
+	var out []OpProfile
+	var sum time.Duration
+	for _, op := range ops {
+		sum += op.Time
+		p := OpProfile{Op: op.Name, MsTok: op.Time.Seconds() * 1e3 / steps, WaitMs: op.Wait.Seconds() * 1e3 / steps,
+			Share: op.Time.Seconds() / total.Seconds()}
+		if v := bytes[op.Name]; v > 0 && op.Time > 0 {
+			p.GBps = v * steps / op.Time.Seconds() / 1e9
+		}
+		out = append(out, p)
+	}
+	glue := total - sum
+	return append(out, OpProfile{Op: "glue", MsTok: glue.Seconds() * 1e3 / steps, Share: glue.Seconds() / total.Seconds()})
+}
+
+// opBytes is what each weight-streaming op kind reads per decoded token.
+func opBytes(w *loader.Weights, b Bytes) map[string]float64 {
+	var qkv, out float64
+	for _, l := range w.Layers {
+		qkv += float64(len(l.Q.Data) + len(l.K.Data) + len(l.V.Data) + 2*(len(l.QBias.Data)+len(l.KBias.Data)+len(l.VBias.Data)))
+		out += float64(len(l.O.Data) + 2*len(l.OBias.Data))
+	}
+	m := map[string]float64{"qkv": qkv, "attn_out": out, "router": b.Router, "unembed": b.Unembedding}
+	if len(w.Layers) > 0 {
+		gu, dn := float64(len(w.Layers[0].GateUp.Blocks.Data)), float64(len(w.Layers[0].Down.Blocks.Data))
+		m["moe_gate_up"], m["moe_down"] = b.Experts*gu/(gu+dn), b.Experts*dn/(gu+dn)
+	}
+	return m
 }
 
 // once runs one repetition on a fresh sequence: the depth (untimed), the
@@ -170,6 +240,10 @@ func (r *runner) once(ctx context.Context) (pp, tg float64, read cpu.Stats, err 
 	}
 	if o.GenTokens > 0 {
 		r.be.ResetStats()
+		if r.profile {
+			r.be.SetProfile(true)
+			defer r.be.SetProfile(false)
+		}
 		start := o.Depth + o.PromptTokens
 		t0 := time.Now()
 		for i := range o.GenTokens {
@@ -179,6 +253,9 @@ func (r *runner) once(ctx context.Context) (pp, tg float64, read cpu.Stats, err 
 		}
 		tg = float64(o.GenTokens) / time.Since(t0).Seconds()
 		read = r.be.Stats()
+		if r.profile {
+			r.prof = addProfile(r.prof, r.be.Profile())
+		}
 	}
 	return pp, tg, read, nil
 }

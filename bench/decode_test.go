@@ -13,7 +13,7 @@ import (
 // counted equal the checkpoint's attention, router and unembedding sizes.
 func TestDecodeReport(t *testing.T) {
 	r, err := Decode(context.Background(), "../testdata/shapes", DecodeOptions{
-		PromptTokens: 9, GenTokens: 5, Repeats: 2, Depth: 3, Threads: 2, ISA: kernels.Detect(), MemBWBytes: 8 << 20,
+		PromptTokens: 9, GenTokens: 5, Repeats: 2, Depth: 3, Threads: 2, ISA: kernels.Detect(), MemBWBytes: 8 << 20, Profile: true,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -28,6 +28,16 @@ func TestDecodeReport(t *testing.T) {
 	}
 	if b.Experts <= 0 || b.KV <= 0 {
 		t.Errorf("experts or kv not counted: %+v", b)
+	}
+	var share, weights float64
+	for _, p := range r.Profile {
+		share += p.Share
+		if p.GBps > 0 {
+			weights++
+		}
+	}
+	if len(r.Profile) == 0 || math.Abs(share-1) > 1e-6 || weights < 5 {
+		t.Errorf("profile shares sum to %g with %v bandwidths: %+v", share, weights, r.Profile)
 	}
 	if _, err := Decode(context.Background(), "../testdata/shapes", DecodeOptions{Repeats: 1, Threads: 1}); err == nil {
 		t.Error("no prompt and no gen tokens accepted")

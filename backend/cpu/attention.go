@@ -14,6 +14,7 @@ import (
 // chunk is stored into the cache only after every row has attended. The
 // work is split across threads by (row, kv-head) pairs.
 func (b *Backend) Attention(out, q, k, v, sinks backend.Tensor, layer int, scale float32, segs []backend.Segment) error {
+	defer b.end(opAttention, b.begin())
 	o, err := as[*floats]("attention", out)
 	if err != nil {
 		return err

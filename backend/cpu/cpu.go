@@ -8,6 +8,7 @@ package cpu
 import (
 	"fmt"
 	"runtime"
+	"strings"
 
 	"github.com/gptoss/gptoss/attention"
 	"github.com/gptoss/gptoss/backend"
@@ -25,6 +26,7 @@ type Backend struct {
 	pool *pool
 
 	stats   Stats
+	prof    profile
 	scratch []float32
 	linear  linearTask
 	attn    attentionTask
@@ -90,6 +92,20 @@ func (b *Backend) ISA() kernels.ISA { return b.isa }
 type matrix struct {
 	shape []int
 	data  []byte
+	kind  opKind // for the profile, from the tensor's name
+}
+
+// matrixKind classifies a BF16 matrix by its name in either layout.
+func matrixKind(name string) opKind {
+	switch {
+	case strings.Contains(name, "q_proj"), strings.Contains(name, "k_proj"), strings.Contains(name, "v_proj"), strings.Contains(name, "attn.qkv"):
+		return opQKV
+	case strings.Contains(name, "o_proj"), strings.Contains(name, "attn.out"):
+		return opAttnOut
+	case strings.Contains(name, "router"), strings.Contains(name, "mlp.gate."):
+		return opRouter
+	}
+	return opUnembed
 }
 
 // vector is a small weight (norm gain, bias, sinks) widened to float32 at
@@ -144,7 +160,7 @@ func (b *Backend) Weight(t loader.Tensor) (backend.Tensor, error) {
 		kernels.DecodeBF16(v.data, t.Data)
 		return v, nil
 	case 2:
-		return &matrix{shape: t.Shape, data: t.Data}, nil
+		return &matrix{shape: t.Shape, data: t.Data, kind: matrixKind(t.Name)}, nil
 	}
 	return nil, fmt.Errorf("cpu: %s: shape %v is neither a vector nor a matrix", t.Name, t.Shape)
 }

@@ -90,9 +90,11 @@ func (b *Backend) MoE(dst, x, idx, weights, gateUp, down backend.Tensor, act bac
 	}
 	t.isa, t.gu, t.dn, t.swiglu = b.isa, gu, dn, act
 	t.x, t.dst, t.weights, t.n, t.k, t.experts = xt, d, wt.data, n, k, ne
-	for _, ph := range []moePhase{moeGather, moeGateUp, moeDown} {
-		t.phase = ph
+	for ph, kind := range [...]opKind{moeGather: opMoEGather, moeGateUp: opMoEGateUp, moeDown: opMoEDown} {
+		t0 := b.begin()
+		t.phase = moePhase(ph)
 		b.pool.run(t)
+		b.end(kind, t0)
 	}
 	t.gu, t.dn, t.x, t.dst, t.weights = nil, nil, nil, nil, nil
 	return nil

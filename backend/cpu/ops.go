@@ -30,6 +30,7 @@ func rowsOK(op string, n int, ts ...*floats) error {
 
 // Embed implements backend.Backend.
 func (b *Backend) Embed(dst, table backend.Tensor, tokens []int32) error {
+	defer b.end(opOther, b.begin())
 	d, err := as[*floats]("embed", dst)
 	if err != nil {
 		return err
@@ -54,6 +55,7 @@ func (b *Backend) Embed(dst, table backend.Tensor, tokens []int32) error {
 
 // RMSNorm implements backend.Backend.
 func (b *Backend) RMSNorm(dst, x, gain backend.Tensor, n int, eps float32) error {
+	defer b.end(opNorm, b.begin())
 	d, err := as[*floats]("rmsnorm", dst)
 	if err != nil {
 		return err
@@ -111,6 +113,7 @@ func (b *Backend) Linear(dst, x, w, bias backend.Tensor, n int) error {
 		return fmt.Errorf("cpu: linear: %v × %v into %v", s.Shape(), m.shape, d.Shape())
 	}
 	b.stats.Dense += int64(len(m.data) + 4*len(bv))
+	defer b.end(m.kind, b.begin())
 	b.linear = linearTask{isa: b.isa, dst: d.data, x: s.data, n: n, w: m.data, out: out, in: in, bias: bv}
 	b.pool.run(&b.linear)
 	b.linear = linearTask{} // drop the references to the operands
@@ -135,6 +138,7 @@ func (t *linearTask) run(part, parts int) {
 
 // Add implements backend.Backend.
 func (b *Backend) Add(dst, x backend.Tensor, n int) error {
+	defer b.end(opOther, b.begin())
 	d, err := as[*floats]("add", dst)
 	if err != nil {
 		return err
@@ -157,6 +161,7 @@ func (b *Backend) Add(dst, x backend.Tensor, n int) error {
 
 // RoPE implements backend.Backend.
 func (b *Backend) RoPE(x backend.Tensor, heads int, rope *attention.RoPE, segs []backend.Segment) error {
+	defer b.end(opRoPE, b.begin())
 	t, err := as[*floats]("rope", x)
 	if err != nil {
 		return err
@@ -181,6 +186,7 @@ func (b *Backend) RoPE(x backend.Tensor, heads int, rope *attention.RoPE, segs [
 
 // TopK implements backend.Backend.
 func (b *Backend) TopK(idx, weights, logits backend.Tensor, k, n int) error {
+	defer b.end(opOther, b.begin())
 	it, err := as[*ints]("topk", idx)
 	if err != nil {
 		return err
@@ -207,6 +213,7 @@ func (b *Backend) TopK(idx, weights, logits backend.Tensor, k, n int) error {
 
 // CopyRows implements backend.Backend.
 func (b *Backend) CopyRows(dst, src backend.Tensor, rows []int) error {
+	defer b.end(opOther, b.begin())
 	d, err := as[*floats]("copyrows", dst)
 	if err != nil {
 		return err

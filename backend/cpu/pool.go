@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // task is one op split statically across the pool: run(part, parts) does
@@ -26,6 +27,11 @@ type pool struct {
 	mu   sync.Mutex
 	wake *sync.Cond
 	quit bool
+
+	// With timeWait, run adds the time part 0 spent waiting for the
+	// other parts to waited (the profile's measure of imbalance).
+	timeWait bool
+	waited   time.Duration
 }
 
 // workerSpins is how many polls of gen a worker makes before sleeping:
@@ -55,10 +61,17 @@ func (p *pool) run(t task) {
 	p.mu.Unlock()
 	p.wake.Broadcast()
 	t.run(0, p.parts)
+	var t0 time.Time
+	if p.timeWait {
+		t0 = time.Now()
+	}
 	for spins := 0; p.pending.Load() != 0; spins++ {
 		if spins > 1000 {
 			runtime.Gosched() // a worker may be waiting for a CPU
 		}
+	}
+	if p.timeWait {
+		p.waited += time.Since(t0)
 	}
 }
 

@@ -80,6 +80,7 @@ func benchDecode(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.IntVar(&o.Threads, "threads", runtime.GOMAXPROCS(0), "threads")
 	isaName := fs.String("isa", "auto", "kernels: auto, generic, avx2, avx512")
 	membw := fs.Int64("membw-mib", 512, "read-bandwidth buffer in MiB")
+	fs.BoolVar(&o.Profile, "profile", false, "time every op kind of the decode steps and print ms per token")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -122,6 +123,16 @@ func printReport(w io.Writer, r *bench.Report) {
 		fmt.Fprintf(w, "\nbytes per decoded token: %.3f GB (attention %.3f, experts %.3f, router %.4f, unembedding %.3f, kv %.4f, embedding %.6f)\n",
 			gb(r.BytesPerToken), gb(b.Attention), gb(b.Experts), gb(b.Router), gb(b.Unembedding), gb(b.KV), gb(b.Embedding))
 		fmt.Fprintf(w, "decode: %.1f GB/s = %.0f%% of the measured read bandwidth\n", r.DecodeGBps, 100*r.Fraction)
+	}
+	if len(r.Profile) > 0 {
+		fmt.Fprintf(w, "\n| op | ms/token | share | waiting | GB/s |\n|---|---|---|---|---|\n")
+		for _, p := range r.Profile {
+			gbps := ""
+			if p.GBps > 0 {
+				gbps = fmt.Sprintf("%.1f", p.GBps)
+			}
+			fmt.Fprintf(w, "| %s | %.2f | %.1f%% | %.2f | %s |\n", p.Op, p.MsTok, 100*p.Share, p.WaitMs, gbps)
+		}
 	}
 	fmt.Fprintf(w, "peak RSS %.2f GiB (checkpoint %.2f GiB)\n", float64(r.PeakRSS)/(1<<30), float64(r.CheckpointBytes)/(1<<30))
 }
