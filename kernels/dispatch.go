@@ -68,16 +68,30 @@ func matMulBF16Rows(dst, x []float32, n int, w []byte, out, in int, bias []float
 	}
 }
 
-// SplitBlocks copies n rows of x (len(x) = n·cols, cols a multiple of 32)
-// to dst in block-split order: per 32-column block the 16 even columns,
-// then the 16 odd ones. The MXFP4 kernels want their input so, because a
-// block's low nibbles are its even columns and its high nibbles the odd.
-func SplitBlocks(dst, x []float32) {
+// SplitBlocks copies the rows of x (len(x)/cols rows of cols, a multiple
+// of 32) to dst in the chunk order the MXFP4 kernels read: per chunk of 4
+// blocks (128 columns; the last chunk of a row may have nb < 4 blocks and
+// L = 4·nb lanes instead of 16), position k·L + i holds the column whose
+// code is nibble k of 32-bit lane i of the chunk's code bytes: block i/4,
+// byte 4·(i%4) + k/2, the low nibble (even column) for even k. A kernel
+// then gets a chunk's 8 weight vectors from one 64-byte load by shifts,
+// with x in matching order. A part of a row that starts at a multiple of
+// 128 columns and runs to the row's end or another such multiple may be
+// copied on its own, as a row of its own length.
+func SplitBlocks(dst, x []float32, cols int) {
 	dst = dst[:len(x)]
-	for b := 0; b+mxfp4.BlockSize <= len(x); b += mxfp4.BlockSize {
-		for j := range mxfp4.BlockBytes {
-			dst[b+j] = x[b+2*j]
-			dst[b+mxfp4.BlockBytes+j] = x[b+2*j+1]
+	if cols <= 0 {
+		return
+	}
+	for r := 0; r+cols <= len(x); r += cols {
+		for c := 0; c+mxfp4.BlockSize <= cols; c += 4 * mxfp4.BlockSize {
+			lanes := 4 * min(4, (cols-c)/mxfp4.BlockSize)
+			d, s := dst[r+c:], x[r+c:]
+			for i := range lanes {
+				for k := range 8 {
+					d[k*lanes+i] = s[(i/4)*mxfp4.BlockSize+2*(4*(i%4)+k/2)+k%2]
+				}
+			}
 		}
 	}
 }
@@ -114,11 +128,14 @@ func matMulMXFP4Rows(dst, xs []float32, n int, blocks, scales []byte, rows, cols
 			var acc float32
 			for g := range groups {
 				blk := blocks[(o*groups+g)*mxfp4.BlockBytes : (o*groups+g+1)*mxfp4.BlockBytes]
-				xe, xo := x[g*mxfp4.BlockSize:], x[g*mxfp4.BlockSize+mxfp4.BlockBytes:]
+				// x of the block's chunk in SplitBlocks order.
+				lanes, lane0 := 4*min(4, groups-g/4*4), 4*(g%4)
+				xc := x[g/4*4*mxfp4.BlockSize:]
 				var s0, s1 float32
 				for j, c := range blk {
-					s0 += e2m1Table[c&0x0F] * xe[j]
-					s1 += e2m1Table[c>>4] * xo[j]
+					i, k := lane0+j/4, 2*(j%4)
+					s0 += e2m1Table[c&0x0F] * xc[k*lanes+i]
+					s1 += e2m1Table[c>>4] * xc[(k+1)*lanes+i]
 				}
 				acc += (s0 + s1) * scaleTable[scales[o*groups+g]]
 			}

@@ -80,67 +80,132 @@ void gptoss_matmul_bf16_avx2(float *dst, const float *x, long n, const uint16_t 
 	}
 }
 
-// mx_decode8 turns 8 code bytes into the 8 values of their low (shift 0)
-// or high (shift 4) nibbles: the magnitude from an 8-entry table, the sign
-// from bit 3 moved to bit 31.
-AI __m256 mx_decode8(__m256i v, int shift, __m256 mag) {
-	__m256i c = shift ? _mm256_srli_epi32(v, 4) : v;
-	__m256 m = _mm256_permutevar8x32_ps(mag, c);
-	__m256i sign = _mm256_and_si256(_mm256_slli_epi32(c, 28), _mm256_set1_epi32((int)0x80000000u));
-	return _mm256_xor_ps(m, _mm256_castsi256_ps(sign));
+// The MXFP4 kernels read x in chunk order (see SplitBlocks and the
+// AVX-512 file): a chunk's 64 code bytes are two 32-byte halves of 8
+// lanes, nibble k of each lane is a shift by 4k, its magnitude comes from
+// an 8-entry table and its sign (bit 3) is moved to bit 31. A chunk is
+// summed unscaled per lane over its 8 nibbles, then multiplied by the
+// lane's block scale into the accumulator, the same per (row, token) in
+// every tile shape.
+
+// mx_scale8 is the float32 scale of the lanes of half h of a chunk (blocks
+// 2h and 2h+1; 1.0 for missing blocks): e<<23, and 2^-127 for e = 0.
+AI __m256 mx_scale8(const uint8_t *s, int nb, int h, int fix) {
+	uint32_t v = 0x7F7F7F7Fu;
+	__builtin_memcpy(&v, s, nb == 4 ? 4 : nb);
+	__m256i ctl = h ? _mm256_setr_epi32(0x80808002, 0x80808002, 0x80808002, 0x80808002, 0x80808003, 0x80808003, 0x80808003, 0x80808003)
+	                : _mm256_setr_epi32(0x80808000, 0x80808000, 0x80808000, 0x80808000, 0x80808001, 0x80808001, 0x80808001, 0x80808001);
+	__m256i e = _mm256_shuffle_epi8(_mm256_set1_epi32((int)v), ctl);
+	__m256 f = _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+	if (fix)
+		f = _mm256_blendv_ps(f, _mm256_castsi256_ps(_mm256_set1_epi32(1 << 22)),
+		                     _mm256_castsi256_ps(_mm256_cmpeq_epi32(e, _mm256_setzero_si256())));
+	return f;
 }
 
-// mx_tile: an R×T tile of an MXFP4 product over block-split x rows (see
-// the AVX-512 file). Per block, bytes 0-7 feed split columns 0-7 (low
-// nibbles) and 16-23 (high), bytes 8-15 feed 8-15 and 24-31.
-AI void mx_tile(int R, int T, float *dst, long ldd, const float *xs, long cols, const uint8_t *blocks,
-                const uint8_t *scales, const float *bias, long o, long t, __m256 mag, const float *scaletab) {
-	long groups = cols / 32;
-	__m256 acc[2][4];
-	for (int r = 0; r < R; r++)
-		for (int c = 0; c < T; c++) acc[r][c] = _mm256_setzero_ps();
-	for (long g = 0; g < groups; g++) {
-		__m256 w[2][4];
-		for (int r = 0; r < R; r++) {
-			const uint8_t *b = blocks + ((o + r) * groups + g) * 16;
-			__m256 s = _mm256_set1_ps(scaletab[scales[(o + r) * groups + g]]);
-			__m256i v0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)b));
-			__m256i v1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(b + 8)));
-			w[r][0] = _mm256_mul_ps(mx_decode8(v0, 0, mag), s);
-			w[r][1] = _mm256_mul_ps(mx_decode8(v1, 0, mag), s);
-			w[r][2] = _mm256_mul_ps(mx_decode8(v0, 4, mag), s);
-			w[r][3] = _mm256_mul_ps(mx_decode8(v1, 4, mag), s);
+// mx_chunk adds one chunk (nb blocks from block g) of an R×T tile to acc.
+AI void mx_chunk(int R, int T, __m256 acc[2][2][2], const float *xs, long cols, const uint8_t *blocks,
+                 const uint8_t *scales, long o, long t, long g, int nb, int fix, __m256 mag) {
+	long groups = cols / 32, L = 4 * nb;
+	int H = nb > 2 ? 2 : 1; // halves present
+	const __m256i signbit = _mm256_set1_epi32((int)0x80000000u);
+	__m256i v[2][2];
+	__m256 bs[2][2][2];
+	for (int r = 0; r < R; r++) {
+		const uint8_t *b = blocks + ((o + r) * groups + g) * 16;
+		if (nb == 4) {
+			v[r][0] = _mm256_loadu_si256((const __m256i *)b);
+			v[r][1] = _mm256_loadu_si256((const __m256i *)(b + 32));
+		} else {
+			uint8_t buf[64] = {0};
+			__builtin_memcpy(buf, b, 16 * nb);
+			v[r][0] = _mm256_loadu_si256((const __m256i *)buf);
+			v[r][1] = _mm256_loadu_si256((const __m256i *)(buf + 32));
 		}
-		for (int c = 0; c < T; c++) {
-			const float *xp = xs + (t + c) * cols + g * 32;
-			for (int q = 0; q < 4; q++) {
-				__m256 xv = _mm256_loadu_ps(xp + 8 * q);
-				for (int r = 0; r < R; r++) acc[r][c] = _mm256_fmadd_ps(w[r][q], xv, acc[r][c]);
+	}
+#pragma GCC unroll 8
+	for (int k = 0; k < 8; k++) {
+		for (int h = 0; h < H; h++) {
+			int lanes = L - 8 * h < 8 ? (int)(L - 8 * h) : 8;
+			__m256i xm = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+			__m256 xk[2];
+			for (int c = 0; c < T; c++) {
+				const float *xp = xs + (t + c) * cols + g * 32 + k * L + 8 * h;
+				xk[c] = lanes == 8 ? _mm256_loadu_ps(xp) : _mm256_maskload_ps(xp, xm);
+			}
+			for (int r = 0; r < R; r++) {
+				__m256i c4 = k ? _mm256_srli_epi32(v[r][h], 4 * k) : v[r][h];
+				__m256i sg = _mm256_and_si256(_mm256_slli_epi32(v[r][h], 28 - 4 * k), signbit);
+				__m256 w = _mm256_xor_ps(_mm256_permutevar8x32_ps(mag, c4), _mm256_castsi256_ps(sg));
+				for (int c = 0; c < T; c++)
+					bs[r][c][h] = k ? _mm256_fmadd_ps(w, xk[c], bs[r][c][h]) : _mm256_mul_ps(w, xk[c]);
 			}
 		}
 	}
-	for (int r = 0; r < R; r++) {
-		float b = bias ? bias[o + r] : 0.0f;
-		for (int c = 0; c < T; c++) dst[(t + c) * ldd + o + r] = hsum8(acc[r][c]) + b;
+	for (int r = 0; r < R; r++)
+		for (int h = 0; h < H; h++) {
+			__m256 sv = mx_scale8(scales + (o + r) * groups + g, nb, h, fix);
+			for (int c = 0; c < T; c++) acc[r][c][h] = _mm256_fmadd_ps(bs[r][c][h], sv, acc[r][c][h]);
+		}
+}
+
+AI void mx_chunks(int R, int T, __m256 acc[2][2][2], const float *xs, long cols, const uint8_t *blocks,
+                  const uint8_t *scales, long o, long t, int fix, __m256 mag) {
+	long groups = cols / 32, g = 0;
+	for (; g + 4 <= groups; g += 4) mx_chunk(R, T, acc, xs, cols, blocks, scales, o, t, g, 4, fix, mag);
+	switch (groups - g) {
+	case 3: mx_chunk(R, T, acc, xs, cols, blocks, scales, o, t, g, 3, fix, mag); break;
+	case 2: mx_chunk(R, T, acc, xs, cols, blocks, scales, o, t, g, 2, fix, mag); break;
+	case 1: mx_chunk(R, T, acc, xs, cols, blocks, scales, o, t, g, 1, fix, mag); break;
 	}
 }
+
+// mx_tile: an R×T tile (R, T ≤ 2) of an MXFP4 product.
+AI void mx_tile(int R, int T, float *dst, long ldd, const float *xs, long cols, const uint8_t *blocks,
+                const uint8_t *scales, const float *bias, long o, long t, __m256 mag) {
+	long groups = cols / 32;
+	__m256 acc[2][2][2];
+	for (int r = 0; r < R; r++)
+		for (int c = 0; c < T; c++) acc[r][c][0] = acc[r][c][1] = _mm256_setzero_ps();
+	if (__builtin_memchr(scales + o * groups, 0, R * groups))
+		mx_chunks(R, T, acc, xs, cols, blocks, scales, o, t, 1, mag);
+	else
+		mx_chunks(R, T, acc, xs, cols, blocks, scales, o, t, 0, mag);
+	for (int r = 0; r < R; r++) {
+		float b = bias ? bias[o + r] : 0.0f;
+		for (int c = 0; c < T; c++) dst[(t + c) * ldd + o + r] = hsum8(_mm256_add_ps(acc[r][c][0], acc[r][c][1])) + b;
+	}
+}
+
+#define MX_TILE_FN(R, T)                                                                            \
+	static __attribute__((noinline)) void mx_tile_##R##_##T(float *dst, long ldd, const float *xs,  \
+	                                                        long cols, const uint8_t *blocks,       \
+	                                                        const uint8_t *scales, const float *bias, \
+	                                                        long o, long t, __m256 mag) {           \
+		mx_tile(R, T, dst, ldd, xs, cols, blocks, scales, bias, o, t, mag);                     \
+	}
+MX_TILE_FN(2, 1)
+MX_TILE_FN(1, 2)
+MX_TILE_FN(1, 1)
 
 void gptoss_matmul_mxfp4_avx2(float *dst, const float *xs, long n, const uint8_t *blocks,
                               const uint8_t *scales, long rows, long cols, const float *bias, long lo,
                               long hi, const float *lutp, const float *scaletab) {
+	(void)scaletab;
 	__m256 mag = _mm256_loadu_ps(lutp); // entries 0-7 are the magnitudes
+	if (n == 1) {
+		long o = lo;
+		for (; o + 2 <= hi; o += 2) mx_tile_2_1(dst, rows, xs, cols, blocks, scales, bias, o, 0, mag);
+		for (; o < hi; o++) mx_tile_1_1(dst, rows, xs, cols, blocks, scales, bias, o, 0, mag);
+		return;
+	}
+	// Chunks of 32 weight rows stay in L1/L2 while the token pairs pass.
 	for (long c0 = lo; c0 < hi; c0 += 32) {
 		long c1 = c0 + 32 < hi ? c0 + 32 : hi;
-		long o = c0;
-		for (; o + 2 <= c1; o += 2) {
+		for (long o = c0; o < c1; o++) {
 			long t = 0;
-			for (; t + 4 <= n; t += 4) mx_tile(2, 4, dst, rows, xs, cols, blocks, scales, bias, o, t, mag, scaletab);
-			for (; t < n; t++) mx_tile(2, 1, dst, rows, xs, cols, blocks, scales, bias, o, t, mag, scaletab);
-		}
-		for (; o < c1; o++) {
-			long t = 0;
-			for (; t + 4 <= n; t += 4) mx_tile(1, 4, dst, rows, xs, cols, blocks, scales, bias, o, t, mag, scaletab);
-			for (; t < n; t++) mx_tile(1, 1, dst, rows, xs, cols, blocks, scales, bias, o, t, mag, scaletab);
+			for (; t + 2 <= n; t += 2) mx_tile_1_2(dst, rows, xs, cols, blocks, scales, bias, o, t, mag);
+			if (t < n) mx_tile_1_1(dst, rows, xs, cols, blocks, scales, bias, o, t, mag);
 		}
 	}
 }

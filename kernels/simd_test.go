@@ -88,10 +88,13 @@ func TestISAMatMulMXFP4(t *testing.T) {
 			g := sz.cols / 32
 			blocks := randomBytes(r, sz.rows*g*16, 0, 255)
 			scales := randomBytes(r, sz.rows*g, 115, 130)
+			if sz.rows%2 == 1 {
+				scales[r.IntN(len(scales))] = 0 // 2^-127: the kernels' subnormal scale path
+			}
 			bias := gaussians(r, sz.rows)
 			x := gaussians(r, sz.n*sz.cols)
 			xs := make([]float32, len(x))
-			SplitBlocks(xs, x)
+			SplitBlocks(xs, x, sz.cols)
 			want := make([]float32, sz.n*sz.rows)
 			for tok := range sz.n {
 				MatVecMXFP4(want[tok*sz.rows:(tok+1)*sz.rows], x[tok*sz.cols:(tok+1)*sz.cols], blocks, scales, sz.rows, sz.cols, bias)
@@ -224,6 +227,34 @@ func TestISABatchInvariance(t *testing.T) {
 				if one[o] != all[tok*rows+o] {
 					t.Fatalf("BF16 row %d output %d: %g alone, %g in a batch of %d", tok, o, one[o], all[tok*rows+o], n)
 				}
+			}
+		}
+	})
+}
+
+// TestISAMXFP4TinyScales: scale bytes 0 (2^-127, a subnormal the kernels
+// fix up) and 1 (2^-126) against x large enough to make them count.
+func TestISAMXFP4TinyScales(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	const n, rows, cols = 3, 9, 160
+	g := cols / 32
+	blocks, scales := randomBytes(r, rows*g*16, 0, 255), randomBytes(r, rows*g, 0, 1)
+	x := gaussians(r, n*cols)
+	for i := range x {
+		x[i] *= 0x1p120
+	}
+	xs := make([]float32, len(x))
+	SplitBlocks(xs, x, cols)
+	want := make([]float32, n*rows)
+	for tok := range n {
+		MatVecMXFP4(want[tok*rows:(tok+1)*rows], x[tok*cols:(tok+1)*cols], blocks, scales, rows, cols, nil)
+	}
+	forEachISA(t, func(t *testing.T, isa ISA) {
+		got := make([]float32, n*rows)
+		isa.MatMulMXFP4(got, xs, n, blocks, scales, rows, cols, nil, 0, rows)
+		for i := range want {
+			if !closeTo(got[i], want[i], 1e-3*float32(math.Abs(float64(want[i])))+1e-3) {
+				t.Fatalf("dst[%d] = %g, want %g", i, got[i], want[i])
 			}
 		}
 	})

@@ -142,19 +142,19 @@ func (t *moeTask) run(part, parts int) {
 		cols := t.x.cols
 		lo, hi := span(len(t.rowOf), part, parts, 1)
 		for s := lo; s < hi; s++ {
-			kernels.SplitBlocks(t.xs[s*cols:(s+1)*cols], t.x.row(int(t.rowOf[s])))
+			kernels.SplitBlocks(t.xs[s*cols:(s+1)*cols], t.x.row(int(t.rowOf[s])), cols)
 		}
 	case moeGateUp:
 		rows, cols := t.gu.shape[1], t.x.cols
-		// Whole 32-feature blocks of the SwiGLU output per thread, so it
-		// can block-split its own part for the down product.
-		lo, hi := span(rows, part, parts, 2*mxfp4.BlockSize)
+		// Whole 128-feature chunks of the SwiGLU output per thread, so it
+		// can put its own part in the down product's chunk order.
+		lo, hi := span(rows, part, parts, 2*4*mxfp4.BlockSize)
 		t.product(t.gu, t.hidden, t.xs, rows, cols, lo, hi)
 		inter, f0, f1 := rows/2, lo/2, hi/2
 		for s := range t.offset[t.experts] {
 			a := t.act[s*inter+f0 : s*inter+f1]
 			t.isa.SwiGLU(a, t.hidden[s*rows+lo:s*rows+hi], t.swiglu.Alpha, t.swiglu.Limit)
-			kernels.SplitBlocks(t.actSplit[s*inter+f0:s*inter+f1], a)
+			kernels.SplitBlocks(t.actSplit[s*inter+f0:s*inter+f1], a, f1-f0)
 		}
 	case moeDown:
 		rows, cols := t.dn.shape[1], t.dn.shape[2]*mxfp4.BlockSize
