@@ -94,6 +94,7 @@ func Decode(ctx context.Context, dir string, o DecodeOptions) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer be.Close()
 	m, err := model.New(be, ck.Config, &ck.Weights)
 	if err != nil {
 		return nil, err

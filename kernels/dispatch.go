@@ -34,7 +34,7 @@ func checkRange(op string, ok bool, lo, hi, rows int) {
 // r < n. Threads split a matrix by giving each its own range of rows, so
 // each weight row is read by one thread only.
 func (isa ISA) MatMulBF16(dst, x []float32, n int, w []byte, out, in int, bias []float32, lo, hi int) {
-	checkRange("MatMulBF16", n > 0 && len(dst) >= n*out && len(x) >= n*in && len(w) >= 2*out*in && (bias == nil || len(bias) >= out), lo, hi, out)
+	checkRange("MatMulBF16", bf16OK(dst, x, n, w, out, in, bias), lo, hi, out)
 	if lo == hi {
 		return
 	}
@@ -43,6 +43,10 @@ func (isa ISA) MatMulBF16(dst, x []float32, n int, w []byte, out, in int, bias [
 		return
 	}
 	simdMatMulBF16(isa, dst, x, n, w, out, in, bias, lo, hi)
+}
+
+func bf16OK(dst, x []float32, n int, w []byte, out, in int, bias []float32) bool {
+	return n > 0 && len(dst) >= n*out && len(x) >= n*in && len(w) >= 2*out*in && (bias == nil || len(bias) >= out)
 }
 
 func matMulBF16Rows(dst, x []float32, n int, w []byte, out, in int, bias []float32, lo, hi int) {
@@ -103,9 +107,7 @@ func SplitBlocks(dst, x []float32, cols int) {
 // decoded once and applied to every row of x: the grouped product of all
 // tokens routed to one expert, which reads that expert once per batch.
 func (isa ISA) MatMulMXFP4(dst, xs []float32, n int, blocks, scales []byte, rows, cols int, bias []float32, lo, hi int) {
-	g := cols / mxfp4.BlockSize
-	checkRange("MatMulMXFP4", n > 0 && cols%mxfp4.BlockSize == 0 && len(dst) >= n*rows && len(xs) >= n*cols &&
-		len(blocks) >= rows*g*mxfp4.BlockBytes && len(scales) >= rows*g && (bias == nil || len(bias) >= rows), lo, hi, rows)
+	checkRange("MatMulMXFP4", mxfp4OK(dst, xs, n, blocks, scales, rows, cols, bias), lo, hi, rows)
 	if lo == hi {
 		return
 	}
@@ -114,6 +116,12 @@ func (isa ISA) MatMulMXFP4(dst, xs []float32, n int, blocks, scales []byte, rows
 		return
 	}
 	simdMatMulMXFP4(isa, dst, xs, n, blocks, scales, rows, cols, bias, lo, hi)
+}
+
+func mxfp4OK(dst, xs []float32, n int, blocks, scales []byte, rows, cols int, bias []float32) bool {
+	g := cols / mxfp4.BlockSize
+	return n > 0 && cols%mxfp4.BlockSize == 0 && len(dst) >= n*rows && len(xs) >= n*cols &&
+		len(blocks) >= rows*g*mxfp4.BlockBytes && len(scales) >= rows*g && (bias == nil || len(bias) >= rows)
 }
 
 func matMulMXFP4Rows(dst, xs []float32, n int, blocks, scales []byte, rows, cols int, bias []float32, lo, hi int) {
@@ -162,16 +170,21 @@ func (s *KeySpans) Total() int { return s.N[0] + s.N[1] + s.N[2] }
 // kv-head h/group) and writes them to out at the same offsets. scores is
 // scratch of at least spans.Total() floats.
 func (isa ISA) Attention(out, q []float32, h0, h1, group, hd int, spans *KeySpans, sinks []float32, scale float32, scores []float32) {
-	ok := group > 0 && len(out) >= h1*hd && len(q) >= h1*hd && len(sinks) >= h1 && len(scores) >= spans.Total()
-	for i, n := range spans.N {
-		ok = ok && n >= 0 && (n == 0 || len(spans.K[i]) >= (n-1)*spans.Stride+(h1-1)/group*hd+hd && len(spans.V[i]) >= (n-1)*spans.Stride+(h1-1)/group*hd+hd)
-	}
+	ok := attentionOK(out, q, h0, h1, group, hd, spans, sinks) && len(scores) >= spans.Total()
 	checkRange("Attention", ok, h0, h1, len(sinks))
 	if isa == Generic {
 		attentionHeads(out, q, h0, h1, group, hd, spans, sinks, scale, scores)
 		return
 	}
 	simdAttention(isa, out, q, h0, h1, group, hd, spans, sinks, scale, scores)
+}
+
+func attentionOK(out, q []float32, h0, h1, group, hd int, spans *KeySpans, sinks []float32) bool {
+	ok := group > 0 && len(out) >= h1*hd && len(q) >= h1*hd && len(sinks) >= h1
+	for i, n := range spans.N {
+		ok = ok && n >= 0 && (n == 0 || len(spans.K[i]) >= (n-1)*spans.Stride+(h1-1)/group*hd+hd && len(spans.V[i]) >= (n-1)*spans.Stride+(h1-1)/group*hd+hd)
+	}
+	return ok
 }
 
 // attentionHeads is the Go version of Attention, the arithmetic of

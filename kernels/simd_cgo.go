@@ -4,6 +4,7 @@ package kernels
 
 // #cgo CFLAGS: -O3 -fopenmp-simd -Wall -Wno-unknown-pragmas
 // #include "simd.h"
+// #include "pool.h"
 import "C"
 
 import "unsafe"
@@ -70,3 +71,23 @@ func simdReadStream(isa ISA, b []byte) uint64 {
 	}
 	return uint64(C.gptoss_read_stream_avx2(u8p(b), C.long(len(b))))
 }
+
+func poolNew(threads int) unsafe.Pointer {
+	return unsafe.Pointer(C.gptoss_pool_new(C.long(threads)))
+}
+
+func poolFree(p unsafe.Pointer) { C.gptoss_pool_free((*C.gptoss_pool)(p)) }
+
+func poolRun(p unsafe.Pointer, j *poolJob) int64 {
+	return int64(C.gptoss_pool_run((*C.gptoss_pool)(p), (*C.gptoss_job)(unsafe.Pointer(j))))
+}
+
+// The Go mirrors of the pool's C structs must have their layout.
+var (
+	_ [unsafe.Sizeof(C.gptoss_item{}) - unsafe.Sizeof(poolItem{})]byte
+	_ [unsafe.Sizeof(poolItem{}) - unsafe.Sizeof(C.gptoss_item{})]byte
+	_ [unsafe.Sizeof(C.gptoss_attn_item{}) - unsafe.Sizeof(poolAttn{})]byte
+	_ [unsafe.Sizeof(poolAttn{}) - unsafe.Sizeof(C.gptoss_attn_item{})]byte
+	_ [unsafe.Sizeof(C.gptoss_job{}) - unsafe.Sizeof(poolJob{})]byte
+	_ [unsafe.Sizeof(poolJob{}) - unsafe.Sizeof(C.gptoss_job{})]byte
+)

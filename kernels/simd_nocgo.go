@@ -4,6 +4,8 @@ package kernels
 
 // Without cgo (or off amd64) only the Go kernels exist; Supported never
 // offers a SIMD level, so these stubs are never reached.
+import "unsafe"
+
 const simdBuilt = false
 
 func simdMatMulBF16(isa ISA, dst, x []float32, n int, w []byte, out, in int, bias []float32, lo, hi int) {
@@ -23,3 +25,7 @@ func simdSwiGLU(isa ISA, act, gateUp []float32, alpha, limit float32) {
 }
 
 func simdReadStream(isa ISA, b []byte) uint64 { return readStream(b) }
+
+func poolNew(threads int) unsafe.Pointer         { return nil }
+func poolFree(p unsafe.Pointer)                  {}
+func poolRun(p unsafe.Pointer, j *poolJob) int64 { panic("kernels: no C pool in this build") }

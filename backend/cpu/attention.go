@@ -70,7 +70,11 @@ func (b *Backend) Attention(out, q, k, v, sinks backend.Tensor, layer int, scale
 	t.isa, t.o, t.q, t.k, t.v, t.sinks = b.isa, o, qt, kt, vt, st.data
 	t.layer, t.scale, t.segs = layer, scale, segs
 	t.hd, t.group, t.kvHeads, t.items = hd, heads/kvHeads, kvHeads, items
-	b.pool.run(t)
+	if b.cpool != nil {
+		t.runC(b)
+	} else {
+		b.pool.run(t)
+	}
 	t.o, t.q, t.k, t.v, t.segs = nil, nil, nil, nil, nil
 	for _, s := range segs {
 		c := s.Cache.(*attention.Cache)
@@ -117,6 +121,23 @@ func (t *attentionTask) run(part, parts int) {
 		}
 		first += n
 	}
+}
+
+// runC runs every item as one job of the C pool.
+func (t *attentionTask) runC(b *Backend) {
+	p := b.cpool
+	p.SetAttention(t.group, t.hd, t.k.cols, t.sinks, t.scale, t.scores)
+	var spans kernels.KeySpans
+	for _, s := range t.segs {
+		c := s.Cache.(*attention.Cache)
+		for row := range s.Len {
+			t.keySpans(&spans, c, s, row)
+			for kv := range t.kvHeads {
+				p.Attention(t.o.row(s.Row+row), t.q.row(s.Row+row), kv*t.group, (kv+1)*t.group, &spans)
+			}
+		}
+	}
+	b.cwait += p.Run(b.prof.on)
 }
 
 // keySpans lists the keys the segment's row `row` sees: the cached

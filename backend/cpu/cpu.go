@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/gptoss/gptoss/attention"
 	"github.com/gptoss/gptoss/backend"
@@ -22,8 +23,10 @@ import (
 // buffers between ops, so a forward pass allocates nothing once they have
 // grown to the largest batch.
 type Backend struct {
-	isa  kernels.ISA
-	pool *pool
+	isa   kernels.ISA
+	pool  *pool         // Go workers: the Generic level and builds without cgo
+	cpool *kernels.Pool // C threads: the SIMD levels
+	cwait time.Duration // the op's wait for the C threads (profile)
 
 	stats   Stats
 	prof    profile
@@ -52,12 +55,28 @@ func NewWith(threads int, isa kernels.ISA) (*Backend, error) {
 	if !supported {
 		return nil, fmt.Errorf("cpu: SIMD level %v is not supported here (have %v)", isa, kernels.Supported())
 	}
-	b := &Backend{isa: isa, pool: newPool(threads)}
+	b := &Backend{isa: isa}
+	// SIMD levels run their ops on C threads (no Go scheduling between
+	// the parts of an op); the Go pool then has the calling goroutine only.
+	if b.cpool = kernels.NewPool(isa, threads); b.cpool != nil {
+		b.pool = newPool(1)
+	} else {
+		b.pool = newPool(threads)
+		// The workers only reference the pool, so they can be stopped once
+		// the backend is unreachable.
+		runtime.AddCleanup(b, func(p *pool) { p.stop() }, b.pool)
+	}
 	b.attn.scores = make([][]float32, threads)
-	// The workers only reference the pool, so they can be stopped once the
-	// backend is unreachable.
-	runtime.AddCleanup(b, func(p *pool) { p.stop() }, b.pool)
 	return b, nil
+}
+
+// Close stops the backend's threads; it must not be used afterwards. A
+// backend that is never closed keeps its C threads asleep until the
+// process ends.
+func (b *Backend) Close() {
+	b.pool.stop()
+	b.cpool.Close()
+	b.cpool = nil
 }
 
 // Stats counts the bytes the ops read from weights and the KV cache, so a
@@ -83,7 +102,12 @@ func (b *Backend) ResetStats() { b.stats = Stats{} }
 func (b *Backend) Name() string { return "cpu" }
 
 // Threads is the number of threads the heavy ops are split across.
-func (b *Backend) Threads() int { return b.pool.parts }
+func (b *Backend) Threads() int {
+	if b.cpool != nil {
+		return b.cpool.Threads()
+	}
+	return b.pool.parts
+}
 
 // ISA is the SIMD level the kernels run at.
 func (b *Backend) ISA() kernels.ISA { return b.isa }

@@ -90,6 +90,11 @@ func (b *Backend) MoE(dst, x, idx, weights, gateUp, down backend.Tensor, act bac
 	}
 	t.isa, t.gu, t.dn, t.swiglu = b.isa, gu, dn, act
 	t.x, t.dst, t.weights, t.n, t.k, t.experts = xt, d, wt.data, n, k, ne
+	if b.cpool != nil {
+		t.runC(b)
+		t.gu, t.dn, t.x, t.dst, t.weights = nil, nil, nil, nil, nil
+		return nil
+	}
 	for ph, kind := range [...]opKind{moeGather: opMoEGather, moeGateUp: opMoEGateUp, moeDown: opMoEDown} {
 		t0 := b.begin()
 		t.phase = moePhase(ph)
@@ -160,14 +165,66 @@ func (t *moeTask) run(part, parts int) {
 		rows, cols := t.dn.shape[1], t.dn.shape[2]*mxfp4.BlockSize
 		lo, hi := span(rows, part, parts, 16)
 		t.product(t.dn, t.y, t.actSplit, rows, cols, lo, hi)
-		for r := range t.n {
-			out := t.dst.row(r)[lo:hi]
-			clear(out)
-			for j := range t.k {
-				w, s := t.weights[r*t.k+j], int(t.slotOf[r*t.k+j])
-				for i, v := range t.y[s*rows+lo : s*rows+hi] {
-					out[i] += w * v
-				}
+		t.weightedSum(lo, hi)
+	}
+}
+
+// runC runs the MoE with the C pool: two jobs (gate_up of every selected
+// expert, then down), with the gathering, the SwiGLU and the weighted sum
+// on the calling thread between them (a few thousand floats per token).
+func (t *moeTask) runC(b *Backend) {
+	t0 := b.begin()
+	t.phase = moeGather
+	t.run(0, 1)
+	b.end(opMoEGather, t0)
+
+	t0 = b.begin()
+	rows, cols := t.gu.shape[1], t.x.cols
+	t.productC(b.cpool, t.gu, t.hidden, t.xs, rows, cols)
+	b.cwait += b.cpool.Run(b.prof.on)
+	inter := rows / 2
+	for s := range t.offset[t.experts] {
+		a := t.act[s*inter : (s+1)*inter]
+		t.isa.SwiGLU(a, t.hidden[s*rows:(s+1)*rows], t.swiglu.Alpha, t.swiglu.Limit)
+		kernels.SplitBlocks(t.actSplit[s*inter:(s+1)*inter], a, inter)
+	}
+	b.end(opMoEGateUp, t0)
+
+	t0 = b.begin()
+	rows, cols = t.dn.shape[1], t.dn.shape[2]*mxfp4.BlockSize
+	t.productC(b.cpool, t.dn, t.y, t.actSplit, rows, cols)
+	b.cwait += b.cpool.Run(b.prof.on)
+	t.phase = moeDown
+	t.weightedSum(0, rows)
+	b.end(opMoEDown, t0)
+}
+
+// productC adds the product of every expert that has slots to the pool's job.
+func (t *moeTask) productC(p *kernels.Pool, w *experts, dst, xs []float32, rows, cols int) {
+	groups := cols / mxfp4.BlockSize
+	blockBytes, scaleBytes := rows*groups*mxfp4.BlockBytes, rows*groups
+	for e := range t.experts {
+		first, count := t.offset[e], t.offset[e+1]-t.offset[e]
+		if count == 0 {
+			continue
+		}
+		p.MatMulMXFP4(dst[first*rows:(first+count)*rows], xs[first*cols:(first+count)*cols], count,
+			w.blocks[e*blockBytes:(e+1)*blockBytes], w.scales[e*scaleBytes:(e+1)*scaleBytes],
+			rows, cols, w.bias[e*rows:(e+1)*rows])
+	}
+}
+
+// weightedSum sets outputs [lo, hi) of each row to the routing-weighted
+// sum of its experts' down outputs.
+func (t *moeTask) weightedSum(lo, hi int) {
+	rows := t.dn.shape[1]
+	for r := range t.n {
+		out := t.dst.row(r)[lo:hi]
+		clear(out)
+		for j := range t.k {
+			w, s := t.weights[r*t.k+j], int(t.slotOf[r*t.k+j])
+			for i, v := range t.y[s*rows+lo : s*rows+hi] {
+				out[i] += w * v
 			}
 		}
 	}

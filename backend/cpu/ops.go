@@ -114,6 +114,11 @@ func (b *Backend) Linear(dst, x, w, bias backend.Tensor, n int) error {
 	}
 	b.stats.Dense += int64(len(m.data) + 4*len(bv))
 	defer b.end(m.kind, b.begin())
+	if b.cpool != nil {
+		b.cpool.MatMulBF16(d.data, s.data, n, m.data, out, in, bv)
+		b.cwait += b.cpool.Run(b.prof.on)
+		return nil
+	}
 	b.linear = linearTask{isa: b.isa, dst: d.data, x: s.data, n: n, w: m.data, out: out, in: in, bias: bv}
 	b.pool.run(&b.linear)
 	b.linear = linearTask{} // drop the references to the operands

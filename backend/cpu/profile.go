@@ -58,7 +58,7 @@ func (b *Backend) begin() time.Time {
 	if !b.prof.on {
 		return time.Time{}
 	}
-	b.pool.waited = 0
+	b.pool.waited, b.cwait = 0, 0
 	return time.Now()
 }
 
@@ -68,6 +68,6 @@ func (b *Backend) end(k opKind, t0 time.Time) {
 		return
 	}
 	b.prof.time[k] += time.Since(t0)
-	b.prof.wait[k] += b.pool.waited
+	b.prof.wait[k] += b.pool.waited + b.cwait
 	b.prof.calls[k]++
 }

@@ -1,0 +1,181 @@
+//go:build cgo && amd64
+
+#define _GNU_SOURCE
+#include <immintrin.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "pool.h"
+#include "simd.h"
+
+// How long a worker spins for the next job before it sleeps: longer than
+// the gap between two ops of a forward pass (and between two decode
+// steps), far shorter than the gap between two requests.
+#define SPIN_NS 3000000L
+
+struct gptoss_pool {
+	long threads;
+	pthread_t *tids;
+	_Atomic uint64_t gen;     // bumped once per job
+	_Atomic long pending;     // workers still running the current job
+	_Atomic long sleepers;    // workers asleep or about to sleep
+	_Atomic int quit;
+	const gptoss_job *job;    // written before gen is bumped
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+static long now_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+static void span(long n, long part, long parts, long align, long *lo, long *hi) {
+	long units = (n + align - 1) / align;
+	long a = units * part / parts * align, b = units * (part + 1) / parts * align;
+	*lo = a < n ? a : n;
+	*hi = b < n ? b : n;
+}
+
+static void run_part(const gptoss_job *j, long part, long parts) {
+	const gptoss_item *items = (const gptoss_item *)j->items;
+	for (long i = 0; i < j->nitems; i++) {
+		const gptoss_item *it = &items[i];
+		long lo, hi;
+		span(it->rows, part, parts, it->align, &lo, &hi);
+		if (lo >= hi) continue;
+		if (it->kind == GPTOSS_BF16) {
+			if (j->isa == 2)
+				gptoss_matmul_bf16_avx512((float *)it->dst, (const float *)it->x, it->n, (const uint16_t *)it->w,
+				                          it->rows, it->cols, (const float *)it->bias, lo, hi);
+			else
+				gptoss_matmul_bf16_avx2((float *)it->dst, (const float *)it->x, it->n, (const uint16_t *)it->w,
+				                        it->rows, it->cols, (const float *)it->bias, lo, hi);
+		} else {
+			if (j->isa == 2)
+				gptoss_matmul_mxfp4_avx512((float *)it->dst, (const float *)it->x, it->n, (const uint8_t *)it->w,
+				                           (const uint8_t *)it->scales, it->rows, it->cols, (const float *)it->bias,
+				                           lo, hi, (const float *)j->lut, (const float *)j->scaletab);
+			else
+				gptoss_matmul_mxfp4_avx2((float *)it->dst, (const float *)it->x, it->n, (const uint8_t *)it->w,
+				                         (const uint8_t *)it->scales, it->rows, it->cols, (const float *)it->bias,
+				                         lo, hi, (const float *)j->lut, (const float *)j->scaletab);
+		}
+	}
+	if (j->nattn > 0) {
+		const gptoss_attn_item *a = (const gptoss_attn_item *)j->attn;
+		float *scores = ((float *const *)j->scores)[part];
+		long lo, hi;
+		span(j->nattn, part, parts, 1, &lo, &hi);
+		for (long i = lo; i < hi; i++) {
+			const gptoss_attn_item *t = &a[i];
+			const float *k[3], *v[3];
+			for (int r = 0; r < 3; r++) k[r] = (const float *)t->k[r], v[r] = (const float *)t->v[r];
+			if (j->isa == 2)
+				gptoss_attention_avx512((float *)t->out, (const float *)t->q, t->h0, t->h1, j->group, j->hd,
+				                        k[0], v[0], t->nk[0], k[1], v[1], t->nk[1], k[2], v[2], t->nk[2],
+				                        j->stride, (const float *)j->sinks, j->scale, scores);
+			else
+				gptoss_attention_avx2((float *)t->out, (const float *)t->q, t->h0, t->h1, j->group, j->hd,
+				                      k[0], v[0], t->nk[0], k[1], v[1], t->nk[1], k[2], v[2], t->nk[2],
+				                      j->stride, (const float *)j->sinks, j->scale, scores);
+		}
+	}
+}
+
+typedef struct {
+	gptoss_pool *p;
+	long part;
+} worker_arg;
+
+static void *worker(void *arg) {
+	worker_arg wa = *(worker_arg *)arg;
+	free(arg);
+	gptoss_pool *p = wa.p;
+	uint64_t seen = 0;
+	for (;;) {
+		uint64_t g = atomic_load_explicit(&p->gen, memory_order_acquire);
+		if (g == seen) {
+			long t0 = now_ns();
+			for (long spins = 1; g == seen; spins++) {
+				_mm_pause();
+				g = atomic_load_explicit(&p->gen, memory_order_acquire);
+				if ((spins & 1023) == 0) {
+					if (atomic_load(&p->quit)) return NULL;
+					if (now_ns() - t0 > SPIN_NS) break;
+					sched_yield(); // let another thread have the core if it needs it
+				}
+			}
+		}
+		if (g == seen) {
+			pthread_mutex_lock(&p->mu);
+			atomic_fetch_add(&p->sleepers, 1);
+			while ((g = atomic_load(&p->gen)) == seen && !atomic_load(&p->quit))
+				pthread_cond_wait(&p->cv, &p->mu);
+			atomic_fetch_sub(&p->sleepers, 1);
+			pthread_mutex_unlock(&p->mu);
+			if (g == seen) return NULL; // quit
+		}
+		seen = g;
+		run_part(p->job, wa.part, p->threads);
+		atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+	}
+}
+
+gptoss_pool *gptoss_pool_new(long threads) {
+	gptoss_pool *p = calloc(1, sizeof *p);
+	if (!p) return NULL;
+	p->threads = threads < 1 ? 1 : threads;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	p->tids = calloc(p->threads, sizeof(pthread_t));
+	for (long i = 1; i < p->threads; i++) {
+		worker_arg *a = malloc(sizeof *a);
+		if (a) a->p = p, a->part = i;
+		if (a == NULL || pthread_create(&p->tids[i], NULL, worker, a) != 0) {
+			free(a);
+			p->threads = i; // run with the threads that started
+			break;
+		}
+	}
+	return p;
+}
+
+void gptoss_pool_free(gptoss_pool *p) {
+	if (!p) return;
+	pthread_mutex_lock(&p->mu);
+	atomic_store(&p->quit, 1);
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	for (long i = 1; i < p->threads; i++) pthread_join(p->tids[i], NULL);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p->tids);
+	free(p);
+}
+
+long gptoss_pool_run(gptoss_pool *p, const gptoss_job *job) {
+	if (p->threads == 1) {
+		run_part(job, 0, 1);
+		return 0;
+	}
+	p->job = job;
+	atomic_store_explicit(&p->pending, p->threads - 1, memory_order_relaxed);
+	atomic_fetch_add(&p->gen, 1); // seq_cst: pairs with the sleepers check below
+	if (atomic_load(&p->sleepers) > 0) {
+		pthread_mutex_lock(&p->mu);
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+	}
+	run_part(job, 0, p->threads);
+	long t0 = job->time_wait ? now_ns() : 0;
+	for (long spins = 1; atomic_load_explicit(&p->pending, memory_order_acquire) != 0; spins++) {
+		_mm_pause();
+		if ((spins & 1023) == 0) sched_yield(); // a worker may be waiting for a core
+	}
+	return job->time_wait ? now_ns() - t0 : 0;
+}
