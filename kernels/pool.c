@@ -21,6 +21,7 @@ struct gptoss_pool {
 	pthread_t *tids;
 	_Atomic uint64_t gen;     // bumped once per job
 	_Atomic long pending;     // workers still running the current job
+	_Atomic long next;        // the next chunk of the job's products
 	_Atomic long sleepers;    // workers asleep or about to sleep
 	_Atomic int quit;
 	const gptoss_job *job;    // written before gen is bumped
@@ -41,30 +42,59 @@ static void span(long n, long part, long parts, long align, long *lo, long *hi) 
 	*hi = b < n ? b : n;
 }
 
-static void run_part(const gptoss_job *j, long part, long parts) {
+// Products are cut into chunks of whole rows, about CHUNK_BYTES of weights
+// each, that the parts take in order from a shared counter: a part that
+// streams faster (or started earlier) takes more, so no part waits for
+// another's fixed share. Chunks are large enough for the hardware
+// prefetchers to ramp up within one.
+#ifndef CHUNK_BYTES
+#define CHUNK_BYTES (1L << 20)
+#endif
+
+static long chunk_rows(const gptoss_job *j, const gptoss_item *it) {
+	long row_bytes = it->kind == GPTOSS_BF16 ? 2 * it->cols : it->cols / 2 + it->cols / 32;
+	long r = (j->chunk_bytes > 0 ? j->chunk_bytes : CHUNK_BYTES) / (row_bytes > 0 ? row_bytes : 1);
+	r = (r + it->align - 1) / it->align * it->align;
+	return r > 0 ? r : it->align;
+}
+
+static void run_rows(const gptoss_job *j, const gptoss_item *it, long lo, long hi) {
+	if (it->kind == GPTOSS_BF16) {
+		if (j->isa == 2)
+			gptoss_matmul_bf16_avx512((float *)it->dst, (const float *)it->x, it->n, (const uint16_t *)it->w,
+			                          it->rows, it->cols, (const float *)it->bias, lo, hi);
+		else
+			gptoss_matmul_bf16_avx2((float *)it->dst, (const float *)it->x, it->n, (const uint16_t *)it->w,
+			                        it->rows, it->cols, (const float *)it->bias, lo, hi);
+	} else {
+		if (j->isa == 2)
+			gptoss_matmul_mxfp4_avx512((float *)it->dst, (const float *)it->x, it->n, (const uint8_t *)it->w,
+			                           (const uint8_t *)it->scales, it->rows, it->cols, (const float *)it->bias,
+			                           lo, hi, (const float *)j->lut, (const float *)j->scaletab);
+		else
+			gptoss_matmul_mxfp4_avx2((float *)it->dst, (const float *)it->x, it->n, (const uint8_t *)it->w,
+			                         (const uint8_t *)it->scales, it->rows, it->cols, (const float *)it->bias,
+			                         lo, hi, (const float *)j->lut, (const float *)j->scaletab);
+	}
+}
+
+static void run_part(gptoss_pool *p, const gptoss_job *j, long part, long parts) {
 	const gptoss_item *items = (const gptoss_item *)j->items;
-	for (long i = 0; i < j->nitems; i++) {
-		const gptoss_item *it = &items[i];
-		long lo, hi;
-		span(it->rows, part, parts, it->align, &lo, &hi);
-		if (lo >= hi) continue;
-		if (it->kind == GPTOSS_BF16) {
-			if (j->isa == 2)
-				gptoss_matmul_bf16_avx512((float *)it->dst, (const float *)it->x, it->n, (const uint16_t *)it->w,
-				                          it->rows, it->cols, (const float *)it->bias, lo, hi);
-			else
-				gptoss_matmul_bf16_avx2((float *)it->dst, (const float *)it->x, it->n, (const uint16_t *)it->w,
-				                        it->rows, it->cols, (const float *)it->bias, lo, hi);
-		} else {
-			if (j->isa == 2)
-				gptoss_matmul_mxfp4_avx512((float *)it->dst, (const float *)it->x, it->n, (const uint8_t *)it->w,
-				                           (const uint8_t *)it->scales, it->rows, it->cols, (const float *)it->bias,
-				                           lo, hi, (const float *)j->lut, (const float *)j->scaletab);
-			else
-				gptoss_matmul_mxfp4_avx2((float *)it->dst, (const float *)it->x, it->n, (const uint8_t *)it->w,
-				                         (const uint8_t *)it->scales, it->rows, it->cols, (const float *)it->bias,
-				                         lo, hi, (const float *)j->lut, (const float *)j->scaletab);
+	long item = 0, base = 0, per = j->nitems > 0 ? chunk_rows(j, &items[0]) : 0;
+	long count = j->nitems > 0 ? (items[0].rows + per - 1) / per : 0;
+	for (;;) {
+		long k = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+		while (item < j->nitems && k >= base + count) {
+			base += count;
+			if (++item < j->nitems) {
+				per = chunk_rows(j, &items[item]);
+				count = (items[item].rows + per - 1) / per;
+			}
 		}
+		if (item >= j->nitems) break;
+		const gptoss_item *it = &items[item];
+		long lo = (k - base) * per, hi = lo + per < it->rows ? lo + per : it->rows;
+		run_rows(j, it, lo, hi);
 	}
 	if (j->nattn > 0) {
 		const gptoss_attn_item *a = (const gptoss_attn_item *)j->attn;
@@ -121,7 +151,7 @@ static void *worker(void *arg) {
 			if (g == seen) return NULL; // quit
 		}
 		seen = g;
-		run_part(p->job, wa.part, p->threads);
+		run_part(p, p->job, wa.part, p->threads);
 		atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
 	}
 }
@@ -160,18 +190,20 @@ void gptoss_pool_free(gptoss_pool *p) {
 
 long gptoss_pool_run(gptoss_pool *p, const gptoss_job *job) {
 	if (p->threads == 1) {
-		run_part(job, 0, 1);
+		atomic_store(&p->next, 0);
+		run_part(p, job, 0, 1);
 		return 0;
 	}
 	p->job = job;
 	atomic_store_explicit(&p->pending, p->threads - 1, memory_order_relaxed);
+	atomic_store_explicit(&p->next, 0, memory_order_relaxed);
 	atomic_fetch_add(&p->gen, 1); // seq_cst: pairs with the sleepers check below
 	if (atomic_load(&p->sleepers) > 0) {
 		pthread_mutex_lock(&p->mu);
 		pthread_cond_broadcast(&p->cv);
 		pthread_mutex_unlock(&p->mu);
 	}
-	run_part(job, 0, p->threads);
+	run_part(p, job, 0, p->threads);
 	long t0 = job->time_wait ? now_ns() : 0;
 	for (long spins = 1; atomic_load_explicit(&p->pending, memory_order_acquire) != 0; spins++) {
 		_mm_pause();

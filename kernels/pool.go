@@ -9,11 +9,12 @@ import (
 // a persistent set of C threads in one cgo call, so no Go scheduling sits
 // between the threads of an op: the calling thread is part 0, the workers
 // spin on an atomic counter between jobs and sleep after a few
-// milliseconds idle. Each product is split by output rows, each part
-// taking its share of every product, so one job can hold q, k and v, or
-// the products of all the experts a batch selected. A part computes whole
-// output rows with the same kernel a single call would, so results do not
-// depend on the thread count.
+// milliseconds idle. Each product is cut into chunks of whole output rows
+// (about 1 MB of weights) that the parts take from a shared counter, so a
+// faster part takes more and none waits for another's fixed share; one job
+// can hold the products of all the experts a batch selected. A chunk is
+// computed with the same kernel a single call would use, so results do not
+// depend on the thread count or on which part took which chunk.
 //
 // A Pool exists only for SIMD levels (NewPool returns nil for Generic and
 // without cgo); it is not safe for concurrent use, and Close stops its
@@ -31,6 +32,7 @@ type Pool struct {
 
 	attnScores [][]float32 // SetAttention's arguments, for the checks
 	attnSinks  []float32
+	chunkBytes int // 0: the C default (tests set small chunks)
 }
 
 // poolItem, poolAttn and poolJob mirror gptoss_item, gptoss_attn_item and
@@ -59,6 +61,7 @@ type poolJob struct {
 	scale             float32
 	timeWait          int
 	lut, scaleTab     uintptr
+	chunkBytes        int
 }
 
 const (
@@ -182,7 +185,7 @@ func (p *Pool) Run(timeWait bool) time.Duration {
 	j.items, j.nitems = addr(p.items), len(p.items)
 	j.attn, j.nattn = addr(p.attn), len(p.attn)
 	j.scores = addr(p.scores)
-	j.timeWait = 0
+	j.timeWait, j.chunkBytes = 0, p.chunkBytes
 	if timeWait {
 		j.timeWait = 1
 	}

@@ -7,7 +7,7 @@
 
 enum { GPTOSS_BF16 = 1, GPTOSS_MXFP4 = 2 };
 
-// One matrix product: rows [lo, hi) of part p are span(rows, p, parts, align).
+// One matrix product, cut into chunks of whole rows (multiples of align).
 // Pointers are addresses (uintptr_t) so that Go can hand over a Go array
 // of items that contains no Go pointers.
 typedef struct {
@@ -33,6 +33,7 @@ typedef struct {
 	float scale;
 	long time_wait; // measure the caller's wait
 	uintptr_t lut, scaletab; // the MXFP4 kernels' E2M1 and E8M0 tables
+	long chunk_bytes;        // weights per chunk; 0: the default (1 MiB)
 } gptoss_job;
 
 typedef struct gptoss_pool gptoss_pool;

@@ -79,7 +79,8 @@ func TestPool(t *testing.T) {
 		}
 		for _, threads := range []int{1, 2, 3} {
 			p := NewPool(isa, threads)
-			for range 3 { // reuse the pool and its buffers
+			for _, chunk := range []int{0, 1, 20000, 100000} { // reuse the pool and its buffers
+				p.chunkBytes = chunk
 				gotBF := make([][]float32, len(bfs))
 				for i, b := range bfs {
 					gotBF[i] = make([]float32, b.n*b.out)
