@@ -9,6 +9,18 @@
 #define SUFFIX avx512
 #include "simd_portable.h"
 
+// Software prefetch distance, in weight rows, of the decode (n = 1) tiles:
+// the next tile's rows, one prefetch per cache line. With the two threads
+// streaming 1 MiB chunks this took BF16 from 30-33 to 45-47 GB/s and MXFP4
+// from 17 to 21-22 GB/s (BenchmarkPoolMatVec, checkpoint data); farther
+// distances measured no better.
+#ifndef BF_PF_ROWS
+#define BF_PF_ROWS 4
+#endif
+#ifndef PF_ROWS
+#define PF_ROWS 8
+#endif
+
 #define AI static inline __attribute__((always_inline))
 
 // bf16_load widens 16 BF16 values (or the first `left` of them) to float32.
@@ -28,6 +40,10 @@ AI void bf16_tile(int R, int T, float *dst, long ldd, const float *x, long in, c
 	long k = 0;
 	for (; k + 16 <= in; k += 16) {
 		__m512 wv[4];
+#if BF_PF_ROWS > 0
+		if (R == 4 && T == 1 && (k & 31) == 0)
+			for (int r = 0; r < R; r++) _mm_prefetch((const char *)(w + (o + BF_PF_ROWS + r) * in + k), _MM_HINT_T0);
+#endif
 		for (int r = 0; r < R; r++) wv[r] = bf16_load(w + (o + r) * in + k, 0xFFFF);
 		for (int c = 0; c < T; c++) {
 			__m512 xv = _mm512_loadu_ps(x + (t + c) * in + k);
@@ -133,6 +149,11 @@ AI void mx_chunk(int R, int T, __m512 acc[8][4], const float *xs, long cols, con
 		const uint8_t *b = blocks + ((o + r) * groups + g) * 16;
 		v[r] = nb == 4 ? _mm512_loadu_si512(b) : _mm512_maskz_loadu_epi8(bm, b);
 	}
+#if PF_ROWS > 0
+	if (R == 8 && T == 1)
+#pragma GCC unroll 8
+		for (int r = 0; r < R; r++) _mm_prefetch((const char *)(blocks + ((o + PF_ROWS + r) * groups + g) * 16), _MM_HINT_T0);
+#endif
 #pragma GCC unroll 8
 	for (int k = 0; k < 8; k++) {
 		__m512 xk[4];
@@ -159,8 +180,9 @@ AI void mx_chunk(int R, int T, __m512 acc[8][4], const float *xs, long cols, con
 AI void mx_chunks(int R, int T, __m512 acc[8][4], const float *xs, long cols, const uint8_t *blocks,
                   const uint8_t *scales, long o, long t, int fix, __m512 lut) {
 	long groups = cols / 32, g = 0;
-	// No software prefetch: the hardware prefetchers follow the R row
-	// streams, and prefetching ahead measured slower (16 vs 22 GB/s).
+	// Decode tiles (8×1) prefetch the next tile's rows (mx_chunk): the
+	// kernel has enough arithmetic per byte that, without it, the core
+	// does not keep enough misses in flight.
 	for (; g + 4 <= groups; g += 4) mx_chunk(R, T, acc, xs, cols, blocks, scales, o, t, g, 4, fix, lut);
 	switch (groups - g) {
 	case 3: mx_chunk(R, T, acc, xs, cols, blocks, scales, o, t, g, 3, fix, lut); break;
