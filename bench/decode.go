@@ -22,6 +22,7 @@ type DecodeOptions struct {
 	ISA          kernels.ISA
 	MemBWBytes   int64 // read-bandwidth buffer (0: 512 MiB)
 	Profile      bool  // time every op kind of the decode steps
+	HugePages    bool  // copy the weights to transparent huge pages at load
 }
 
 // OpProfile is the decode time of one kind of op, per decoded token.
@@ -95,6 +96,7 @@ func Decode(ctx context.Context, dir string, o DecodeOptions) (*Report, error) {
 		return nil, err
 	}
 	defer be.Close()
+	be.SetHugePages(o.HugePages)
 	m, err := model.New(be, ck.Config, &ck.Weights)
 	if err != nil {
 		return nil, err

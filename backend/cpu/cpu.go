@@ -27,6 +27,7 @@ type Backend struct {
 	pool  *pool         // Go workers: the Generic level and builds without cgo
 	cpool *kernels.Pool // C threads: the SIMD levels
 	cwait time.Duration // the op's wait for the C threads (profile)
+	huge  *arena        // weights copied to huge pages (SetHugePages), or nil
 
 	stats   Stats
 	prof    profile
@@ -70,13 +71,39 @@ func NewWith(threads int, isa kernels.ISA) (*Backend, error) {
 	return b, nil
 }
 
-// Close stops the backend's threads; it must not be used afterwards. A
-// backend that is never closed keeps its C threads asleep until the
-// process ends.
+// Close stops the backend's threads and frees the huge-page copies of the
+// weights; it must not be used afterwards. A backend that is never closed
+// keeps its C threads asleep until the process ends.
 func (b *Backend) Close() {
 	b.pool.stop()
 	b.cpool.Close()
 	b.cpool = nil
+	if b.huge != nil {
+		b.huge.free()
+	}
+}
+
+// SetHugePages makes the weights loaded after it (Weight, Experts) be
+// copied into anonymous memory advised for transparent huge pages instead
+// of used in place from the checkpoint mapping: slower loading (a copy of
+// every matrix) for faster streaming. The source pages are dropped from the
+// process's mapping after each copy, so the process holds the weights once.
+func (b *Backend) SetHugePages(on bool) {
+	if on && b.huge == nil {
+		b.huge = &arena{}
+	}
+	if !on {
+		b.huge = nil // copies made so far stay until Close
+	}
+}
+
+// place returns the weight bytes the ops will read: data itself, or its
+// huge-page copy.
+func (b *Backend) place(data []byte) ([]byte, error) {
+	if b.huge == nil {
+		return data, nil
+	}
+	return b.huge.copyIn(data)
 }
 
 // Stats counts the bytes the ops read from weights and the KV cache, so a
@@ -184,7 +211,11 @@ func (b *Backend) Weight(t loader.Tensor) (backend.Tensor, error) {
 		kernels.DecodeBF16(v.data, t.Data)
 		return v, nil
 	case 2:
-		return &matrix{shape: t.Shape, data: t.Data, kind: matrixKind(t.Name)}, nil
+		data, err := b.place(t.Data)
+		if err != nil {
+			return nil, err
+		}
+		return &matrix{shape: t.Shape, data: data, kind: matrixKind(t.Name)}, nil
 	}
 	return nil, fmt.Errorf("cpu: %s: shape %v is neither a vector nor a matrix", t.Name, t.Shape)
 }
@@ -199,7 +230,15 @@ func (b *Backend) Experts(w loader.ExpertWeights) (backend.Tensor, error) {
 	if len(w.Blocks.Data) != e*rows*groups*mxfp4.BlockBytes || len(w.Scales.Data) != e*rows*groups || len(w.Bias.Data) != 2*e*rows {
 		return nil, fmt.Errorf("cpu: %s: blocks, scales and bias sizes disagree with shape %v", w.Blocks.Name, s)
 	}
-	x := &experts{shape: s, blocks: w.Blocks.Data, scales: w.Scales.Data, bias: make([]float32, e*rows)}
+	blocks, err := b.place(w.Blocks.Data)
+	if err != nil {
+		return nil, err
+	}
+	scales, err := b.place(w.Scales.Data)
+	if err != nil {
+		return nil, err
+	}
+	x := &experts{shape: s, blocks: blocks, scales: scales, bias: make([]float32, e*rows)}
 	kernels.DecodeBF16(x.bias, w.Bias.Data)
 	return x, nil
 }

@@ -114,3 +114,26 @@ func TestNewWithRejects(t *testing.T) {
 		t.Error("unknown ISA accepted")
 	}
 }
+
+// TestHugePages: weights copied to huge pages give bit-identical logits to
+// weights used in place, and Close frees them.
+func TestHugePages(t *testing.T) {
+	tokens := []int32{3, 1, 4, 1, 5, 9, 2, 6}
+	var logits [2][]float32
+	for i, huge := range []bool{false, true} {
+		be, err := cpu.NewWith(2, kernels.Detect())
+		if err != nil {
+			t.Fatal(err)
+		}
+		be.SetHugePages(huge)
+		if logits[i], err = loadModel(t, "../../testdata/shapes", be).Logits(context.Background(), tokens, 3, nil); err != nil {
+			t.Fatal(err)
+		}
+		be.Close()
+	}
+	for i := range logits[0] {
+		if math.Float32bits(logits[0][i]) != math.Float32bits(logits[1][i]) {
+			t.Fatalf("logit %d: %g with huge pages, %g in place", i, logits[1][i], logits[0][i])
+		}
+	}
+}

@@ -81,6 +81,7 @@ func benchDecode(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	isaName := fs.String("isa", "auto", "kernels: auto, generic, avx2, avx512")
 	membw := fs.Int64("membw-mib", 512, "read-bandwidth buffer in MiB")
 	fs.BoolVar(&o.Profile, "profile", false, "time every op kind of the decode steps and print ms per token")
+	fs.BoolVar(&o.HugePages, "hugepages", false, "copy the weights into transparent huge pages at load (slower load, faster decode)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
