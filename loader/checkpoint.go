@@ -16,9 +16,11 @@ const (
 	LayoutOriginal = "original" // OpenAI's original/: fused qkv, block.N.… names
 )
 
+// The weight files of a checkpoint directory: one file, or shards listed
+// by an index.
 const (
-	singleFile = "model.safetensors"
-	indexFile  = "model.safetensors.index.json"
+	SingleFile = "model.safetensors"
+	IndexFile  = "model.safetensors.index.json"
 )
 
 // Checkpoint is an opened checkpoint: its configuration and every weight,
@@ -66,7 +68,7 @@ func Open(dir string) (*Checkpoint, error) {
 		return OpenLayout(dir, LayoutOriginal)
 	}
 	return nil, fmt.Errorf("loader: %s: no checkpoint found: want config.json with %s or %s, or an original/ directory holding them",
-		dir, singleFile, indexFile)
+		dir, SingleFile, IndexFile)
 }
 
 // OpenLayout opens dir as the given layout (LayoutHF or LayoutOriginal).
@@ -99,7 +101,7 @@ func OpenLayout(dir, layout string) (*Checkpoint, error) {
 func hasConfig(dir string) bool { return isFile(filepath.Join(dir, "config.json")) }
 
 func hasWeights(dir string) bool {
-	return isFile(filepath.Join(dir, indexFile)) || isFile(filepath.Join(dir, singleFile))
+	return isFile(filepath.Join(dir, IndexFile)) || isFile(filepath.Join(dir, SingleFile))
 }
 
 func isFile(path string) bool {
@@ -127,10 +129,10 @@ func openWeights(dir, layout string, cfg Config) (_ *Checkpoint, err error) {
 		c.relName[f] = rel
 		return f, nil
 	}
-	indexPath := filepath.Join(dir, indexFile)
+	indexPath := filepath.Join(dir, IndexFile)
 	switch {
 	case isFile(indexPath):
-		wm, err := readIndex(indexPath)
+		wm, err := ReadIndex(indexPath)
 		if err != nil {
 			return nil, err
 		}
@@ -150,12 +152,12 @@ func openWeights(dir, layout string, cfg Config) (_ *Checkpoint, err error) {
 				shards[rel] = f
 			}
 			if _, ok := f.Info(name); !ok {
-				return nil, fmt.Errorf("loader: %s: %s maps %s to %s, which has no such tensor", name, indexFile, name, rel)
+				return nil, fmt.Errorf("loader: %s: %s maps %s to %s, which has no such tensor", name, IndexFile, name, rel)
 			}
 			c.byName[name] = f
 		}
-	case isFile(filepath.Join(dir, singleFile)):
-		f, err := open(singleFile)
+	case isFile(filepath.Join(dir, SingleFile)):
+		f, err := open(SingleFile)
 		if err != nil {
 			return nil, err
 		}
@@ -163,7 +165,7 @@ func openWeights(dir, layout string, cfg Config) (_ *Checkpoint, err error) {
 			c.byName[ti.Name] = f
 		}
 	default:
-		return nil, fmt.Errorf("loader: %s: neither %s nor %s", dir, indexFile, singleFile)
+		return nil, fmt.Errorf("loader: %s: neither %s nor %s", dir, IndexFile, SingleFile)
 	}
 	w, err := mapWeights(c, layout, &cfg)
 	if err != nil {
@@ -173,8 +175,8 @@ func openWeights(dir, layout string, cfg Config) (_ *Checkpoint, err error) {
 	return c, nil
 }
 
-// readIndex returns the weight_map of a model.safetensors.index.json.
-func readIndex(path string) (map[string]string, error) {
+// ReadIndex returns the weight_map of a model.safetensors.index.json.
+func ReadIndex(path string) (map[string]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("loader: %w", err)

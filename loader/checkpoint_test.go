@@ -160,7 +160,7 @@ func TestShapesHFMatchesOriginal(t *testing.T) {
 			TotalSize int64 `json:"total_size"`
 		} `json:"metadata"`
 	}
-	b, err := os.ReadFile(filepath.Join(shapesDir, indexFile))
+	b, err := os.ReadFile(filepath.Join(shapesDir, IndexFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +366,7 @@ func TestCheckpointErrors(t *testing.T) {
 	})
 	indexEdit := func(t *testing.T, fn func(wm map[string]any)) string {
 		dir := tempCopy(t, shapesDir)
-		editJSON(t, filepath.Join(dir, indexFile), func(m map[string]any) { fn(m["weight_map"].(map[string]any)) })
+		editJSON(t, filepath.Join(dir, IndexFile), func(m map[string]any) { fn(m["weight_map"].(map[string]any)) })
 		return dir
 	}
 	t.Run("index missing an entry", func(t *testing.T) {
@@ -386,15 +386,15 @@ func TestCheckpointErrors(t *testing.T) {
 	})
 	t.Run("index without weight_map", func(t *testing.T) {
 		dir := tempCopy(t, shapesDir)
-		writeFile(t, filepath.Join(dir, indexFile), []byte(`{"metadata":{}}`))
+		writeFile(t, filepath.Join(dir, IndexFile), []byte(`{"metadata":{}}`))
 		_, err := Open(dir)
-		wantErr(t, err, indexFile, "weight_map")
+		wantErr(t, err, IndexFile, "weight_map")
 	})
 	t.Run("index not JSON", func(t *testing.T) {
 		dir := tempCopy(t, shapesDir)
-		writeFile(t, filepath.Join(dir, indexFile), []byte(`{"weight_map":`))
+		writeFile(t, filepath.Join(dir, IndexFile), []byte(`{"weight_map":`))
 		_, err := Open(dir)
-		wantErr(t, err, indexFile)
+		wantErr(t, err, IndexFile)
 	})
 	t.Run("config disagrees with tensors", func(t *testing.T) {
 		dir := tempCopy(t, tinyDir)

@@ -1,12 +1,10 @@
 package synth
 
 import (
-	"bytes"
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
-	"strconv"
+
+	"github.com/gptoss/gptoss/loader"
 )
 
 // bf16 rounds f to bfloat16 (the top 16 bits of the float32) to nearest,
@@ -19,38 +17,14 @@ func bf16(f float32) uint16 {
 	return uint16((b + 0x7FFF + (b>>16)&1) >> 16)
 }
 
-// safetensorsHeader renders a safetensors header for es, laid out back to
-// back in the given order, as the golden fixtures (and Python's writer)
-// format it: 8-byte little-endian length, then compact JSON with keys
-// "dtype","shape","data_offsets", "__metadata__" last, padded with spaces
-// to a multiple of 8 bytes so the data section starts aligned.
-func safetensorsHeader(es []entry) []byte {
-	var b bytes.Buffer
-	b.WriteString("{")
-	var off int64
-	for _, e := range es {
-		name, _ := json.Marshal(e.Name) // a string always marshals
-		b.Write(name)
-		b.WriteString(`:{"dtype":"`)
-		b.WriteString(e.DType)
-		b.WriteString(`","shape":[`)
-		for i, d := range e.Shape {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(strconv.FormatInt(d, 10))
-		}
-		end := off + e.Size()
-		fmt.Fprintf(&b, `],"data_offsets":[%d,%d]},`, off, end)
-		off = end
+// safetensorsHeader renders the header for es, laid out back to back in
+// the given order, in the format loader reads (loader.EncodeHeader).
+func safetensorsHeader(es []entry) ([]byte, error) {
+	hs := make([]loader.HeaderEntry, len(es))
+	for i, e := range es {
+		hs[i] = loader.HeaderEntry{Name: e.Name, DType: loader.DType(e.DType), Shape: e.Shape}
 	}
-	b.WriteString(`"__metadata__":{"format":"pt"}}`)
-	for b.Len()%8 != 0 {
-		b.WriteByte(' ')
-	}
-	out := make([]byte, 8, 8+b.Len())
-	binary.LittleEndian.PutUint64(out, uint64(b.Len()))
-	return append(out, b.Bytes()...)
+	return loader.EncodeHeader(hs)
 }
 
 // shard is one output safetensors file.

@@ -64,7 +64,11 @@ func Write(ctx context.Context, dir string, c Config, o Options) (_ []File, err 
 		first := len(shards)
 		for i, g := range groups {
 			sh := shard{path: sub + name(i, len(groups)), entries: g}
-			sh.size = int64(len(safetensorsHeader(g)))
+			header, err := safetensorsHeader(g)
+			if err != nil {
+				return err
+			}
+			sh.size = int64(len(header))
 			for _, e := range g {
 				sh.size += e.Size()
 			}
@@ -258,7 +262,11 @@ func (g *gen) writeShard(ctx context.Context, path string, s shard) (err error) 
 		}
 	}()
 	w := bufio.NewWriterSize(f, 1<<20)
-	if _, err := w.Write(safetensorsHeader(s.entries)); err != nil {
+	header, err := safetensorsHeader(s.entries)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(header); err != nil {
 		return fmt.Errorf("synth: %s: %w", path, err)
 	}
 	for _, e := range s.entries {

@@ -69,7 +69,7 @@ func Quantize(ctx context.Context, in, out string, o QuantizeOptions) (sum Quant
 		return sum, fmt.Errorf("analysis: quantize: %s: %w", cfgPath, err)
 	}
 	if !hasWeights(in) {
-		return sum, fmt.Errorf("analysis: quantize: %s holds no %s or %s", in, indexFile, singleFile)
+		return sum, fmt.Errorf("analysis: quantize: %s holds no %s or %s", in, loader.IndexFile, loader.SingleFile)
 	}
 	s, err := OpenStore(in)
 	if err != nil {
@@ -161,10 +161,10 @@ func Quantize(ctx context.Context, in, out string, o QuantizeOptions) (sum Quant
 		if err != nil {
 			return sum, fmt.Errorf("analysis: quantize: index: %w", err)
 		}
-		if err := os.WriteFile(filepath.Join(tmp, indexFile), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(tmp, loader.IndexFile), b, 0o644); err != nil {
 			return sum, fmt.Errorf("analysis: quantize: %w", err)
 		}
-		files = append(files, indexFile)
+		files = append(files, loader.IndexFile)
 	}
 	others, skipped, err := otherFiles(in)
 	if err != nil {
@@ -185,7 +185,7 @@ func Quantize(ctx context.Context, in, out string, o QuantizeOptions) (sum Quant
 	// Publish. A stale index from an older checkpoint would point at the
 	// wrong shards, so it goes when this one has none.
 	if !indexed {
-		if err := os.Remove(filepath.Join(out, indexFile)); err != nil && !os.IsNotExist(err) {
+		if err := os.Remove(filepath.Join(out, loader.IndexFile)); err != nil && !os.IsNotExist(err) {
 			return sum, fmt.Errorf("analysis: quantize: %w", err)
 		}
 	}
@@ -336,7 +336,7 @@ func otherFiles(dir string) (copied, skipped []string, err error) {
 		case e.IsDir():
 			skipped = append(skipped, name+"/")
 		case !e.Type().IsRegular(),
-			name == "config.json", name == indexFile, strings.HasSuffix(name, ".safetensors"):
+			name == "config.json", name == loader.IndexFile, strings.HasSuffix(name, ".safetensors"):
 		default:
 			copied = append(copied, name)
 		}

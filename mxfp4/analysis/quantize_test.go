@@ -102,7 +102,7 @@ func dequantize(t *testing.T, src, dst string) {
 	if indexed {
 		idx := map[string]any{"metadata": map[string]any{"total_size": 0}, "weight_map": weightMap}
 		b, _ := json.Marshal(idx)
-		if err := os.WriteFile(filepath.Join(dst, indexFile), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dst, loader.IndexFile), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

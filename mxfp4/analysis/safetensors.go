@@ -2,14 +2,11 @@ package analysis
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"os"
-	"strconv"
 
 	"github.com/gptoss/gptoss/loader"
 )
@@ -32,37 +29,18 @@ func (e entry) Size() int64 {
 	return n
 }
 
-// safetensorsHeader renders the header exactly as synth (and Python's
-// writer) does: 8-byte little-endian length, compact JSON with keys
-// "dtype","shape","data_offsets" per tensor in the given order,
-// "__metadata__" last, space-padded to a multiple of 8 bytes.
-func safetensorsHeader(es []entry) []byte {
-	var b bytes.Buffer
-	b.WriteString("{")
-	var off int64
-	for _, e := range es {
-		name, _ := json.Marshal(e.Name) // a string always marshals
-		b.Write(name)
-		b.WriteString(`:{"dtype":"`)
-		b.WriteString(string(e.DType))
-		b.WriteString(`","shape":[`)
-		for i, d := range e.Shape {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(strconv.Itoa(d))
+// safetensorsHeader renders the header for es, laid out back to back in
+// the given order, in the format loader reads (loader.EncodeHeader).
+func safetensorsHeader(es []entry) ([]byte, error) {
+	hs := make([]loader.HeaderEntry, len(es))
+	for i, e := range es {
+		shape := make([]int64, len(e.Shape))
+		for j, d := range e.Shape {
+			shape[j] = int64(d)
 		}
-		end := off + e.Size()
-		fmt.Fprintf(&b, `],"data_offsets":[%d,%d]},`, off, end)
-		off = end
+		hs[i] = loader.HeaderEntry{Name: e.Name, DType: e.DType, Shape: shape}
 	}
-	b.WriteString(`"__metadata__":{"format":"pt"}}`)
-	for b.Len()%8 != 0 {
-		b.WriteByte(' ')
-	}
-	out := make([]byte, 8, 8+b.Len())
-	binary.LittleEndian.PutUint64(out, uint64(b.Len()))
-	return append(out, b.Bytes()...)
+	return loader.EncodeHeader(hs)
 }
 
 // countingWriter counts bytes so a producer that writes the wrong amount
@@ -90,7 +68,11 @@ func writeSafetensors(path string, es []entry) (err error) {
 		}
 	}()
 	bw := bufio.NewWriterSize(f, 1<<20)
-	if _, err := bw.Write(safetensorsHeader(es)); err != nil {
+	header, err := safetensorsHeader(es)
+	if err != nil {
+		return err
+	}
+	if _, err := bw.Write(header); err != nil {
 		return fmt.Errorf("analysis: %s: %w", path, err)
 	}
 	for _, e := range es {

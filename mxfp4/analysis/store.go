@@ -1,20 +1,13 @@
 package analysis
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/gptoss/gptoss/loader"
-)
-
-const (
-	singleFile = "model.safetensors"
-	indexFile  = "model.safetensors.index.json"
 )
 
 // Store is every tensor of a checkpoint directory's safetensors files,
@@ -60,8 +53,8 @@ func OpenStore(dir string) (_ *Store, err error) {
 		return f, nil
 	}
 	switch {
-	case isFile(filepath.Join(dir, indexFile)):
-		wm, err := readWeightMap(filepath.Join(dir, indexFile))
+	case isFile(filepath.Join(dir, loader.IndexFile)):
+		wm, err := loader.ReadIndex(filepath.Join(dir, loader.IndexFile))
 		if err != nil {
 			return nil, err
 		}
@@ -88,8 +81,8 @@ func OpenStore(dir string) (_ *Store, err error) {
 				s.byName[n] = f
 			}
 		}
-	case isFile(filepath.Join(dir, singleFile)):
-		f, err := open(singleFile, nil, false)
+	case isFile(filepath.Join(dir, loader.SingleFile)):
+		f, err := open(loader.SingleFile, nil, false)
 		if err != nil {
 			return nil, err
 		}
@@ -98,40 +91,18 @@ func OpenStore(dir string) (_ *Store, err error) {
 			s.byName[ti.Name] = f
 		}
 	default:
-		return nil, fmt.Errorf("analysis: %s: no %s or %s (nor an original/ holding one)", dir, indexFile, singleFile)
+		return nil, fmt.Errorf("analysis: %s: no %s or %s (nor an original/ holding one)", dir, loader.IndexFile, loader.SingleFile)
 	}
 	return s, nil
 }
 
 func hasWeights(dir string) bool {
-	return isFile(filepath.Join(dir, indexFile)) || isFile(filepath.Join(dir, singleFile))
+	return isFile(filepath.Join(dir, loader.IndexFile)) || isFile(filepath.Join(dir, loader.SingleFile))
 }
 
 func isFile(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && st.Mode().IsRegular()
-}
-
-func readWeightMap(path string) (map[string]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("analysis: %w", err)
-	}
-	var idx struct {
-		WeightMap map[string]string `json:"weight_map"`
-	}
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return nil, fmt.Errorf("analysis: %s: %w", path, err)
-	}
-	if len(idx.WeightMap) == 0 {
-		return nil, fmt.Errorf("analysis: %s: empty or missing weight_map", path)
-	}
-	for name, rel := range idx.WeightMap {
-		if !filepath.IsLocal(rel) || !strings.HasSuffix(rel, ".safetensors") {
-			return nil, fmt.Errorf("analysis: %s: weight_map[%q] = %q is not a .safetensors file inside the checkpoint", path, name, rel)
-		}
-	}
-	return idx.WeightMap, nil
 }
 
 // Shards lists the files in name order.
