@@ -23,6 +23,7 @@ type DecodeOptions struct {
 	MemBWBytes   int64 // read-bandwidth buffer (0: 512 MiB)
 	Profile      bool  // time every op kind of the decode steps
 	HugePages    bool  // copy the weights to transparent huge pages at load
+	Int8Experts  bool  // int8-activation expert products in decode (cpu.SetInt8Experts)
 }
 
 // OpProfile is the decode time of one kind of op, per decoded token.
@@ -97,6 +98,7 @@ func Decode(ctx context.Context, dir string, o DecodeOptions) (*Report, error) {
 	}
 	defer be.Close()
 	be.SetHugePages(o.HugePages)
+	be.SetInt8Experts(o.Int8Experts)
 	m, err := model.New(be, ck.Config, &ck.Weights)
 	if err != nil {
 		return nil, err

@@ -18,3 +18,7 @@
 
 GPTOSS_KERNELS(avx512)
 GPTOSS_KERNELS(avx2)
+
+// The int8-activation MXFP4 matrix-vector product (AVX-512 VNNI; q8.go).
+void gptoss_matvec_mxfp4_q8_vnni(float *dst, const uint8_t *xq, const uint8_t *blocks, const uint8_t *scales,
+                                 long rows, long cols, const float *bias, long lo, long hi);

@@ -91,3 +91,7 @@ var (
 	_ [unsafe.Sizeof(C.gptoss_job{}) - unsafe.Sizeof(poolJob{})]byte
 	_ [unsafe.Sizeof(poolJob{}) - unsafe.Sizeof(C.gptoss_job{})]byte
 )
+
+func simdMatVecMXFP4Q8(dst []float32, xq []byte, blocks, scales []byte, rows, cols int, bias []float32, lo, hi int) {
+	C.gptoss_matvec_mxfp4_q8_vnni(f32p(dst), u8p(xq), u8p(blocks), u8p(scales), C.long(rows), C.long(cols), f32p(bias), C.long(lo), C.long(hi))
+}

@@ -29,3 +29,7 @@ func simdReadStream(isa ISA, b []byte) uint64 { return readStream(b) }
 func poolNew(threads int) unsafe.Pointer         { return nil }
 func poolFree(p unsafe.Pointer)                  {}
 func poolRun(p unsafe.Pointer, j *poolJob) int64 { panic("kernels: no C pool in this build") }
+
+func simdMatVecMXFP4Q8(dst []float32, xq []byte, blocks, scales []byte, rows, cols int, bias []float32, lo, hi int) {
+	matVecMXFP4Q8Rows(dst, xq, blocks, scales, rows, cols, bias, lo, hi)
+}

@@ -28,6 +28,7 @@ type Backend struct {
 	cpool *kernels.Pool // C threads: the SIMD levels
 	cwait time.Duration // the op's wait for the C threads (profile)
 	huge  *arena        // weights copied to huge pages (SetHugePages), or nil
+	int8x bool          // int8 activations for the decode expert products (SetInt8Experts)
 
 	stats   Stats
 	prof    profile
@@ -96,6 +97,14 @@ func (b *Backend) SetHugePages(on bool) {
 		b.huge = nil // copies made so far stay until Close
 	}
 }
+
+// SetInt8Experts makes the MoE of single-token batches (decode) use the
+// int8-activation MXFP4 products (kernels.MatVecMXFP4Q8): the expert
+// inputs quantised per 32-block to int8, integer block dot products
+// (AVX-512 VNNI where the CPU has it, the Go twin otherwise). Off by
+// default: float32 everywhere. Batches of more than one token keep the
+// float32 products.
+func (b *Backend) SetInt8Experts(on bool) { b.int8x = on }
 
 // place returns the weight bytes the ops will read: data itself, or its
 // huge-page copy.

@@ -31,12 +31,17 @@ func loadModel(t *testing.T, dir string, be *cpu.Backend) *model.Model {
 // step allocates nothing (the KV cache of a full layer grows
 // geometrically, which the average over many steps absorbs).
 func TestDecodeAllocations(t *testing.T) {
-	for _, threads := range []int{1, 2} {
-		t.Run(fmt.Sprintf("threads=%d", threads), func(t *testing.T) {
+	for _, c := range []struct {
+		threads int
+		int8    bool
+	}{{1, false}, {2, false}, {2, true}} {
+		threads := c.threads
+		t.Run(fmt.Sprintf("threads=%d/int8=%v", threads, c.int8), func(t *testing.T) {
 			be, err := cpu.NewWith(threads, kernels.Detect())
 			if err != nil {
 				t.Fatal(err)
 			}
+			be.SetInt8Experts(c.int8)
 			m := loadModel(t, "../../testdata/shapes", be)
 			cache, err := m.NewCache(512)
 			if err != nil {

@@ -89,6 +89,11 @@ func (b *Backend) MoE(dst, x, idx, weights, gateUp, down backend.Tensor, act bac
 		}
 	}
 	t.isa, t.gu, t.dn, t.swiglu = b.isa, gu, dn, act
+	t.int8 = b.int8x && n == 1
+	if t.int8 {
+		t.xq = growBytes(t.xq, n*kernels.Q8Bytes(guCols))
+		t.actq = growBytes(t.actq, slots*kernels.Q8Bytes(dnCols))
+	}
 	t.x, t.dst, t.weights, t.n, t.k, t.experts = xt, d, wt.data, n, k, ne
 	if b.cpool != nil {
 		t.runC(b)
@@ -99,6 +104,9 @@ func (b *Backend) MoE(dst, x, idx, weights, gateUp, down backend.Tensor, act bac
 		t0 := b.begin()
 		t.phase = moePhase(ph)
 		b.pool.run(t)
+		if t.phase == moeGateUp && t.int8 {
+			t.quantizeAct()
+		}
 		b.end(kind, t0)
 	}
 	t.gu, t.dn, t.x, t.dst, t.weights = nil, nil, nil, nil, nil
@@ -131,6 +139,33 @@ type moeTask struct {
 	hidden        []float32 // gate_up outputs, gate/up interleaved
 	act, actSplit []float32 // SwiGLU outputs, plain and block-split
 	y             []float32 // down outputs
+
+	int8     bool   // int8-activation products (SetInt8Experts, n = 1)
+	xq, actq []byte // quantised input rows and slots' SwiGLU outputs (kernels.QuantizeQ8)
+}
+
+func growBytes(s []byte, n int) []byte {
+	if cap(s) < n {
+		s = make([]byte, n)
+	}
+	return s[:n]
+}
+
+// q8Input is slot s's quantised input: its input row's (gate_up) or its own.
+func (t *moeTask) q8Input(xq []byte, qb, s int, perRow bool) []byte {
+	if perRow {
+		s = int(t.rowOf[s])
+	}
+	return xq[s*qb : (s+1)*qb]
+}
+
+// quantizeAct quantises every slot's SwiGLU output for the int8 down product.
+func (t *moeTask) quantizeAct() {
+	inter := t.gu.shape[1] / 2
+	qb := kernels.Q8Bytes(inter)
+	for s := range t.offset[t.experts] {
+		kernels.QuantizeQ8(t.actq[s*qb:(s+1)*qb], t.act[s*inter:(s+1)*inter], inter)
+	}
 }
 
 func (t *moeTask) scratchInts(n int) []int {
@@ -145,6 +180,14 @@ func (t *moeTask) run(part, parts int) {
 	switch t.phase {
 	case moeGather:
 		cols := t.x.cols
+		if t.int8 { // per input row, not per slot: its k slots share it
+			qb := kernels.Q8Bytes(cols)
+			lo, hi := span(t.n, part, parts, 1)
+			for r := lo; r < hi; r++ {
+				kernels.QuantizeQ8(t.xq[r*qb:(r+1)*qb], t.x.row(r), cols)
+			}
+			return
+		}
 		lo, hi := span(len(t.rowOf), part, parts, 1)
 		for s := lo; s < hi; s++ {
 			kernels.SplitBlocks(t.xs[s*cols:(s+1)*cols], t.x.row(int(t.rowOf[s])), cols)
@@ -154,17 +197,19 @@ func (t *moeTask) run(part, parts int) {
 		// Whole 128-feature chunks of the SwiGLU output per thread, so it
 		// can put its own part in the down product's chunk order.
 		lo, hi := span(rows, part, parts, 2*4*mxfp4.BlockSize)
-		t.product(t.gu, t.hidden, t.xs, rows, cols, lo, hi)
+		t.product(t.gu, t.hidden, t.xs, t.xq, rows, cols, lo, hi)
 		inter, f0, f1 := rows/2, lo/2, hi/2
 		for s := range t.offset[t.experts] {
 			a := t.act[s*inter+f0 : s*inter+f1]
 			t.isa.SwiGLU(a, t.hidden[s*rows+lo:s*rows+hi], t.swiglu.Alpha, t.swiglu.Limit)
-			kernels.SplitBlocks(t.actSplit[s*inter+f0:s*inter+f1], a, f1-f0)
+			if !t.int8 { // quantised whole after the phase (quantizeAct)
+				kernels.SplitBlocks(t.actSplit[s*inter+f0:s*inter+f1], a, f1-f0)
+			}
 		}
 	case moeDown:
 		rows, cols := t.dn.shape[1], t.dn.shape[2]*mxfp4.BlockSize
 		lo, hi := span(rows, part, parts, 16)
-		t.product(t.dn, t.y, t.actSplit, rows, cols, lo, hi)
+		t.product(t.dn, t.y, t.actSplit, t.actq, rows, cols, lo, hi)
 		t.weightedSum(lo, hi)
 	}
 }
@@ -180,19 +225,24 @@ func (t *moeTask) runC(b *Backend) {
 
 	t0 = b.begin()
 	rows, cols := t.gu.shape[1], t.x.cols
-	t.productC(b.cpool, t.gu, t.hidden, t.xs, rows, cols)
+	t.productC(b.cpool, t.gu, t.hidden, t.xs, t.xq, rows, cols)
 	b.cwait += b.cpool.Run(b.prof.on)
 	inter := rows / 2
 	for s := range t.offset[t.experts] {
 		a := t.act[s*inter : (s+1)*inter]
 		t.isa.SwiGLU(a, t.hidden[s*rows:(s+1)*rows], t.swiglu.Alpha, t.swiglu.Limit)
-		kernels.SplitBlocks(t.actSplit[s*inter:(s+1)*inter], a, inter)
+		if !t.int8 {
+			kernels.SplitBlocks(t.actSplit[s*inter:(s+1)*inter], a, inter)
+		}
+	}
+	if t.int8 {
+		t.quantizeAct()
 	}
 	b.end(opMoEGateUp, t0)
 
 	t0 = b.begin()
 	rows, cols = t.dn.shape[1], t.dn.shape[2]*mxfp4.BlockSize
-	t.productC(b.cpool, t.dn, t.y, t.actSplit, rows, cols)
+	t.productC(b.cpool, t.dn, t.y, t.actSplit, t.actq, rows, cols)
 	b.cwait += b.cpool.Run(b.prof.on)
 	t.phase = moeDown
 	t.weightedSum(0, rows)
@@ -200,12 +250,27 @@ func (t *moeTask) runC(b *Backend) {
 }
 
 // productC adds the product of every expert that has slots to the pool's job.
-func (t *moeTask) productC(p *kernels.Pool, w *experts, dst, xs []float32, rows, cols int) {
+// With int8 (one slot per expert) it adds the int8 products, or runs them
+// here with the Go twin on a CPU without AVX-512 VNNI.
+func (t *moeTask) productC(p *kernels.Pool, w *experts, dst, xs []float32, xq []byte, rows, cols int) {
 	groups := cols / mxfp4.BlockSize
 	blockBytes, scaleBytes := rows*groups*mxfp4.BlockBytes, rows*groups
+	qb := kernels.Q8Bytes(cols)
 	for e := range t.experts {
 		first, count := t.offset[e], t.offset[e+1]-t.offset[e]
 		if count == 0 {
+			continue
+		}
+		if t.int8 {
+			bl, sc, bias := w.blocks[e*blockBytes:(e+1)*blockBytes], w.scales[e*scaleBytes:(e+1)*scaleBytes], w.bias[e*rows:(e+1)*rows]
+			for s := first; s < first+count; s++ {
+				d, x := dst[s*rows:(s+1)*rows], t.q8Input(xq, qb, s, w == t.gu)
+				if kernels.HasVNNI() && t.isa == kernels.AVX512 {
+					p.MatVecMXFP4Q8(d, x, bl, sc, rows, cols, bias)
+				} else {
+					t.isa.MatVecMXFP4Q8(d, x, bl, sc, rows, cols, bias, 0, rows)
+				}
+			}
 			continue
 		}
 		p.MatMulMXFP4(dst[first*rows:(first+count)*rows], xs[first*cols:(first+count)*cols], count,
@@ -232,12 +297,21 @@ func (t *moeTask) weightedSum(lo, hi int) {
 
 // product runs output rows [lo, hi) of every expert that has slots over
 // those slots' inputs.
-func (t *moeTask) product(w *experts, dst, xs []float32, rows, cols, lo, hi int) {
+func (t *moeTask) product(w *experts, dst, xs []float32, xq []byte, rows, cols, lo, hi int) {
 	groups := cols / mxfp4.BlockSize
 	blockBytes, scaleBytes := rows*groups*mxfp4.BlockBytes, rows*groups
+	qb := kernels.Q8Bytes(cols)
 	for e := range t.experts {
 		first, count := t.offset[e], t.offset[e+1]-t.offset[e]
 		if count == 0 {
+			continue
+		}
+		for s := first; t.int8 && s < first+count; s++ {
+			t.isa.MatVecMXFP4Q8(dst[s*rows:(s+1)*rows], t.q8Input(xq, qb, s, w == t.gu),
+				w.blocks[e*blockBytes:(e+1)*blockBytes], w.scales[e*scaleBytes:(e+1)*scaleBytes],
+				rows, cols, w.bias[e*rows:(e+1)*rows], lo, hi)
+		}
+		if t.int8 {
 			continue
 		}
 		t.isa.MatMulMXFP4(dst[first*rows:], xs[first*cols:], count,

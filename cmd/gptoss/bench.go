@@ -82,6 +82,7 @@ func benchDecode(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	membw := fs.Int64("membw-mib", 512, "read-bandwidth buffer in MiB")
 	fs.BoolVar(&o.Profile, "profile", false, "time every op kind of the decode steps and print ms per token")
 	fs.BoolVar(&o.HugePages, "hugepages", false, "copy the weights into transparent huge pages at load (slower load, faster decode)")
+	fs.BoolVar(&o.Int8Experts, "int8-experts", false, "decode the MoE experts with int8 activations (AVX-512 VNNI; approximate, off: float32)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
