@@ -6,8 +6,6 @@
 package backend
 
 import (
-	"fmt"
-
 	"github.com/gptoss/gptoss/attention"
 	"github.com/gptoss/gptoss/loader"
 )
@@ -106,14 +104,4 @@ type Backend interface {
 	MoE(dst, x, idx, weights, gateUp, down Tensor, act SwiGLU, n int) error
 	// CopyRows sets dst[i] = src[rows[i]].
 	CopyRows(dst, src Tensor, rows []int) error
-}
-
-// CheckRows reports an error when a tensor has fewer than n rows; backends
-// use it to validate op arguments.
-func CheckRows(op string, t Tensor, n int) error {
-	s := t.Shape()
-	if len(s) != 2 || s[0] < n {
-		return fmt.Errorf("backend: %s: tensor shape %v has fewer than %d rows", op, s, n)
-	}
-	return nil
 }

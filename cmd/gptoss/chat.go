@@ -290,7 +290,7 @@ func (c *chatSession) turn(ctx context.Context, text string) (quit bool, err err
 	defer cancel()
 	stream, err := c.eng.Submit(genCtx, engine.Request{
 		Prompt: prompt, MaxTokens: maxTokens, Sampling: c.samp,
-		StopTokens: []int32{harmony.TokenReturn, harmony.TokenCall},
+		StopTokens: assistantStops(),
 	})
 	if err != nil {
 		return false, fmt.Errorf("starting the generation: %w", err)

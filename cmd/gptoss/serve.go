@@ -79,7 +79,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	srv := server.New(server.Config{
 		ModelName: *name, RandomWeights: random, APIKey: *apiKey, MaxModelLen: *maxLen,
-		EOSTokens: eos, AssistantStops: []int32{harmony.TokenReturn, harmony.TokenCall},
+		EOSTokens: eos, AssistantStops: assistantStops(),
 	}, eng, tok, m.Config)
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*port)))
@@ -147,4 +147,15 @@ func ensureDefaultModel(ctx context.Context, cacheDir string, log *slog.Logger) 
 		return "", err
 	}
 	return dir, nil
+}
+
+// assistantStops are the tokens that end an assistant turn, as harmony
+// defines them, in the engine's id type.
+func assistantStops() []int32 {
+	ids := harmony.StopTokens()
+	out := make([]int32, len(ids))
+	for i, id := range ids {
+		out[i] = int32(id)
+	}
+	return out
 }
