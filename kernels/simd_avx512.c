@@ -65,15 +65,98 @@ AI void bf16_tile(int R, int T, float *dst, long ldd, const float *x, long in, c
 	}
 }
 
-// bf16_rows runs the tiles of W rows [o, o+R) over x rows [t0, t1).
-AI void bf16_rows(int R, float *dst, long ldd, const float *x, long in, const uint16_t *w,
-                  const float *bias, long o, long t0, long t1) {
-	long t = t0;
-	for (; t + 4 <= t1; t += 4) bf16_tile(R, 4, dst, ldd, x, in, w, bias, o, t);
-	switch (t1 - t) {
-	case 3: bf16_tile(R, 3, dst, ldd, x, in, w, bias, o, t); break;
-	case 2: bf16_tile(R, 2, dst, ldd, x, in, w, bias, o, t); break;
-	case 1: bf16_tile(R, 1, dst, ldd, x, in, w, bias, o, t); break;
+// Batches (n > 1) are cut in blocks of BF_TB tokens × BF_RB rows × BF_KB
+// columns, so that a tile's x (4 tokens × BF_KB floats) and the block's
+// weight rows stay in L1 while its tiles pass over them; a tile's
+// accumulators are carried between column blocks in acc, so every lane
+// does the same operations in the same order as in the matrix-vector
+// path (a row's bits do not depend on the batch).
+#ifndef BF_TB
+#define BF_TB 32
+#endif
+#ifndef BF_RB
+#define BF_RB 16
+#endif
+#ifndef BF_KB
+#define BF_KB 512
+#endif
+
+// bf16_part adds columns [k0, k1) of an R×T tile to the accumulators at
+// acc (row r, token c at acc[r·BF_TB + c]); k1 - k0 is a multiple of 16
+// except at the end of the row.
+AI void bf16_part(int R, int T, __m512 *acc, const float *x, long in, const uint16_t *w, long o, long t, long k0,
+                  long k1) {
+	__m512 a[4][4];
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+		for (int c = 0; c < T; c++) a[r][c] = acc[r * BF_TB + c];
+	// The unroll pragmas matter: without them GCC keeps a[][] in memory
+	// and stores every accumulator on every step (half the speed).
+	for (long k = k0; k < k1; k += 16) {
+		__mmask16 m = k1 - k >= 16 ? 0xFFFF : (__mmask16)((1u << (k1 - k)) - 1);
+		__m512 wv[4];
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++) wv[r] = bf16_load(w + (o + r) * in + k, m);
+#pragma GCC unroll 4
+		for (int c = 0; c < T; c++) {
+			__m512 xv = _mm512_maskz_loadu_ps(m, x + (t + c) * in + k);
+#pragma GCC unroll 4
+			for (int r = 0; r < R; r++) a[r][c] = _mm512_fmadd_ps(wv[r], xv, a[r][c]);
+		}
+	}
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+		for (int c = 0; c < T; c++) acc[r * BF_TB + c] = a[r][c];
+}
+
+#define BF_PART_FN(R, T)                                                                              \
+	static __attribute__((noinline)) void bf16_part_##R##_##T(__m512 *acc, const float *x, long in,   \
+	                                                          const uint16_t *w, long o, long t, long k0, \
+	                                                          long k1) {                              \
+		bf16_part(R, T, acc, x, in, w, o, t, k0, k1);                                            \
+	}
+BF_PART_FN(4, 4)
+BF_PART_FN(4, 3)
+BF_PART_FN(4, 2)
+BF_PART_FN(4, 1)
+BF_PART_FN(1, 4)
+BF_PART_FN(1, 3)
+BF_PART_FN(1, 2)
+BF_PART_FN(1, 1)
+
+typedef void (*bf16_part_fn)(__m512 *, const float *, long, const uint16_t *, long, long, long, long);
+
+static void bf16_batch(float *dst, const float *x, long n, const uint16_t *w, long out, long in, const float *bias,
+                       long lo, long hi) {
+	static const bf16_part_fn parts[2][4] = {
+	    {bf16_part_1_1, bf16_part_1_2, bf16_part_1_3, bf16_part_1_4},
+	    {bf16_part_4_1, bf16_part_4_2, bf16_part_4_3, bf16_part_4_4},
+	};
+	__m512 acc[BF_RB * BF_TB];
+	for (long t0 = 0; t0 < n; t0 += BF_TB) {
+		long t1 = t0 + BF_TB < n ? t0 + BF_TB : n;
+		for (long r0 = lo; r0 < hi; r0 += BF_RB) {
+			long r1 = r0 + BF_RB < hi ? r0 + BF_RB : hi;
+			for (long i = 0; i < BF_RB * BF_TB; i++) acc[i] = _mm512_setzero_ps();
+			for (long k0 = 0; k0 < in; k0 += BF_KB) {
+				long k1 = k0 + BF_KB < in ? k0 + BF_KB : in;
+				for (long t = t0; t < t1; t += 4) {
+					int T = t1 - t < 4 ? (int)(t1 - t) : 4;
+					for (long o = r0; o < r1;) {
+						int R = r1 - o < 4 ? 1 : 4;
+						parts[R == 4][T - 1](acc + (o - r0) * BF_TB + (t - t0), x, in, w, o, t, k0, k1);
+						o += R;
+					}
+				}
+			}
+			for (long o = r0; o < r1; o++) {
+				float b = bias ? bias[o] : 0.0f;
+				for (long t = t0; t < t1; t++)
+					dst[t * out + o] = _mm512_reduce_add_ps(acc[(o - r0) * BF_TB + (t - t0)]) + b;
+			}
+		}
 	}
 }
 
@@ -86,13 +169,7 @@ void gptoss_matmul_bf16_avx512(float *dst, const float *x, long n, const uint16_
 		for (; o < hi; o++) bf16_tile(1, 1, dst, out, x, in, w, bias, o, 0);
 		return;
 	}
-	// Batches: blocks of 64 x rows stay in L2 while the W rows stream past.
-	for (long t0 = 0; t0 < n; t0 += 64) {
-		long t1 = t0 + 64 < n ? t0 + 64 : n;
-		long o = lo;
-		for (; o + 4 <= hi; o += 4) bf16_rows(4, dst, out, x, in, w, bias, o, t0, t1);
-		for (; o < hi; o++) bf16_rows(1, dst, out, x, in, w, bias, o, t0, t1);
-	}
+	bf16_batch(dst, x, n, w, out, in, bias, lo, hi);
 }
 
 // The MXFP4 kernels read x in chunk order (see SplitBlocks): a chunk is 4
@@ -220,24 +297,101 @@ AI void mx_tile(int R, int T, float *dst, long ldd, const float *xs, long cols, 
 	}
 MX_TILE_FN(8, 1)
 MX_TILE_FN(1, 1)
-MX_TILE_FN(2, 4)
-MX_TILE_FN(2, 3)
-MX_TILE_FN(2, 2)
-MX_TILE_FN(2, 1)
-MX_TILE_FN(1, 4)
-MX_TILE_FN(1, 3)
-MX_TILE_FN(1, 2)
 
-#define MX_ROWS(R)                                                                                    \
-	do {                                                                                          \
-		long t = 0;                                                                           \
-		for (; t + 4 <= n; t += 4) mx_tile_##R##_4(dst, rows, xs, cols, blocks, scales, bias, o, t, lut); \
-		switch (n - t) {                                                                      \
-		case 3: mx_tile_##R##_3(dst, rows, xs, cols, blocks, scales, bias, o, t, lut); break;  \
-		case 2: mx_tile_##R##_2(dst, rows, xs, cols, blocks, scales, bias, o, t, lut); break;  \
-		case 1: mx_tile_##R##_1(dst, rows, xs, cols, blocks, scales, bias, o, t, lut); break;  \
-		}                                                                                     \
-	} while (0)
+// Batches (n > 1) are cut in blocks of MX_TB tokens × MX_RB rows × MX_GB
+// groups: the weight rows (MX_RB·MX_GB·17 bytes) and a tile's x (4 tokens
+// × MX_GB·32 floats) stay in L1 while the tiles of the block pass over
+// them, where a tile over the whole row would re-read its x from L2 or
+// beyond for every pair of rows. A tile's accumulators are carried from
+// one group block to the next in acc (one vector per (row, token)); MX_GB
+// is a multiple of 4, so the chunks, and every lane's sequence of
+// operations, are those of the matrix-vector path: a row's bits do not
+// depend on the batch.
+#ifndef MX_TB
+#define MX_TB 32
+#endif
+#ifndef MX_RB
+#define MX_RB 16
+#endif
+#ifndef MX_GB
+#define MX_GB 32
+#endif
+
+// mx_part adds groups [g0, g1) of an R×T tile to the accumulators at acc
+// (row r, token c at acc[r·MX_TB + c]).
+AI void mx_part(int R, int T, __m512 *acc, const float *xs, long cols, const uint8_t *blocks,
+                const uint8_t *scales, long o, long t, long g0, long g1, __m512 lut) {
+	long groups = cols / 32;
+	__m512 a[8][4];
+	for (int r = 0; r < R; r++)
+		for (int c = 0; c < T; c++) a[r][c] = acc[r * MX_TB + c];
+	int fix = 0;
+	for (int r = 0; r < R; r++) fix |= has_zero(scales + (o + r) * groups + g0, g1 - g0);
+	long g = g0;
+	if (fix) {
+		for (; g + 4 <= g1; g += 4) mx_chunk(R, T, a, xs, cols, blocks, scales, o, t, g, 4, 1, lut);
+	} else {
+		for (; g + 4 <= g1; g += 4) mx_chunk(R, T, a, xs, cols, blocks, scales, o, t, g, 4, 0, lut);
+	}
+	switch (g1 - g) {
+	case 3: mx_chunk(R, T, a, xs, cols, blocks, scales, o, t, g, 3, fix, lut); break;
+	case 2: mx_chunk(R, T, a, xs, cols, blocks, scales, o, t, g, 2, fix, lut); break;
+	case 1: mx_chunk(R, T, a, xs, cols, blocks, scales, o, t, g, 1, fix, lut); break;
+	}
+	for (int r = 0; r < R; r++)
+		for (int c = 0; c < T; c++) acc[r * MX_TB + c] = a[r][c];
+}
+
+#define MX_PART_FN(R, T)                                                                             \
+	static __attribute__((noinline)) void mx_part_##R##_##T(__m512 *acc, const float *xs, long cols, \
+	                                                        const uint8_t *blocks, const uint8_t *scales, \
+	                                                        long o, long t, long g0, long g1, __m512 lut) { \
+		mx_part(R, T, acc, xs, cols, blocks, scales, o, t, g0, g1, lut);                         \
+	}
+MX_PART_FN(2, 4)
+MX_PART_FN(2, 3)
+MX_PART_FN(2, 2)
+MX_PART_FN(2, 1)
+MX_PART_FN(1, 4)
+MX_PART_FN(1, 3)
+MX_PART_FN(1, 2)
+MX_PART_FN(1, 1)
+
+typedef void (*mx_part_fn)(__m512 *, const float *, long, const uint8_t *, const uint8_t *, long, long, long,
+                           long, __m512);
+
+static void mx_batch(float *dst, const float *xs, long n, const uint8_t *blocks, const uint8_t *scales, long rows,
+                     long cols, const float *bias, long lo, long hi, __m512 lut) {
+	static const mx_part_fn parts[2][4] = {
+	    {mx_part_1_1, mx_part_1_2, mx_part_1_3, mx_part_1_4},
+	    {mx_part_2_1, mx_part_2_2, mx_part_2_3, mx_part_2_4},
+	};
+	long groups = cols / 32;
+	__m512 acc[MX_RB * MX_TB];
+	for (long t0 = 0; t0 < n; t0 += MX_TB) {
+		long t1 = t0 + MX_TB < n ? t0 + MX_TB : n;
+		for (long r0 = lo; r0 < hi; r0 += MX_RB) {
+			long r1 = r0 + MX_RB < hi ? r0 + MX_RB : hi;
+			for (long i = 0; i < MX_RB * MX_TB; i++) acc[i] = _mm512_setzero_ps();
+			for (long g0 = 0; g0 < groups; g0 += MX_GB) {
+				long g1 = g0 + MX_GB < groups ? g0 + MX_GB : groups;
+				for (long t = t0; t < t1; t += 4) {
+					int T = t1 - t < 4 ? (int)(t1 - t) : 4;
+					for (long o = r0; o < r1; o += 2) {
+						int R = r1 - o < 2 ? 1 : 2;
+						parts[R - 1][T - 1](acc + (o - r0) * MX_TB + (t - t0), xs, cols, blocks, scales, o, t,
+						                    g0, g1, lut);
+					}
+				}
+			}
+			for (long o = r0; o < r1; o++) {
+				float b = bias ? bias[o] : 0.0f;
+				for (long t = t0; t < t1; t++)
+					dst[t * rows + o] = _mm512_reduce_add_ps(acc[(o - r0) * MX_TB + (t - t0)]) + b;
+			}
+		}
+	}
+}
 
 void gptoss_matmul_mxfp4_avx512(float *dst, const float *xs, long n, const uint8_t *blocks,
                                 const uint8_t *scales, long rows, long cols, const float *bias, long lo,
@@ -252,14 +406,7 @@ void gptoss_matmul_mxfp4_avx512(float *dst, const float *xs, long n, const uint8
 		for (; o < hi; o++) mx_tile_1_1(dst, rows, xs, cols, blocks, scales, bias, o, 0, lut);
 		return;
 	}
-	// Chunks of 32 weight rows (48 KiB) stay in L1/L2 while every token
-	// tile passes over them, so each expert is read from memory once.
-	for (long c0 = lo; c0 < hi; c0 += 32) {
-		long c1 = c0 + 32 < hi ? c0 + 32 : hi;
-		long o = c0;
-		for (; o + 2 <= c1; o += 2) MX_ROWS(2);
-		for (; o < c1; o++) MX_ROWS(1);
-	}
+	mx_batch(dst, xs, n, blocks, scales, rows, cols, bias, lo, hi, lut);
 }
 
 uint64_t gptoss_read_stream_avx512(const uint8_t *p, long bytes) {

@@ -43,7 +43,8 @@ func forEachISA(t *testing.T, f func(t *testing.T, isa ISA)) {
 
 func TestISAMatMulBF16(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	sizes := []struct{ n, out, in int }{{1, 1, 1}, {1, 7, 33}, {1, 9, 2880}, {2, 5, 17}, {3, 13, 45}, {4, 8, 64}, {5, 11, 129}, {9, 6, 31}, {67, 5, 40}, {70, 9, 16}}
+	sizes := []struct{ n, out, in int }{{1, 1, 1}, {1, 7, 33}, {1, 9, 2880}, {2, 5, 17}, {3, 13, 45}, {4, 8, 64}, {5, 11, 129}, {9, 6, 31}, {67, 5, 40}, {70, 9, 16},
+		{37, 21, 1043}} // the batch path's token, row and column blocks (32, 16, 512) and a tail
 	forEachISA(t, func(t *testing.T, isa ISA) {
 		for _, sz := range sizes {
 			x := gaussians(r, sz.n*sz.in)
@@ -82,7 +83,8 @@ func TestISAMatMulBF16(t *testing.T) {
 
 func TestISAMatMulMXFP4(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	sizes := []struct{ n, rows, cols int }{{1, 1, 32}, {1, 7, 96}, {1, 13, 2880}, {2, 3, 64}, {3, 5, 32}, {7, 9, 160}, {8, 4, 64}, {9, 33, 96}, {17, 35, 32}, {64, 6, 128}}
+	sizes := []struct{ n, rows, cols int }{{1, 1, 32}, {1, 7, 96}, {1, 13, 2880}, {2, 3, 64}, {3, 5, 32}, {7, 9, 160}, {8, 4, 64}, {9, 33, 96}, {17, 35, 32}, {64, 6, 128},
+		{37, 19, 1216}} // the batch path's token, row and group blocks (32, 16, 32) and a 2-block tail
 	forEachISA(t, func(t *testing.T, isa ISA) {
 		for _, sz := range sizes {
 			g := sz.cols / 32
@@ -201,7 +203,7 @@ func TestISAReadStream(t *testing.T) {
 // output (the model's batch-invariance test relies on it).
 func TestISABatchInvariance(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
-	const rows, cols, n = 37, 96, 13
+	const rows, cols, n = 37, 1120, 35 // several of the batch path's blocks
 	g := cols / 32
 	blocks, scales := randomBytes(r, rows*g*16, 0, 255), randomBytes(r, rows*g, 115, 130)
 	w := randomBytes(r, 2*rows*cols, 0, 255)
