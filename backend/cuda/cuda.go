@@ -11,8 +11,11 @@
 package cuda
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"unsafe"
 
 	"github.com/gptoss/gptoss/backend"
@@ -29,20 +32,67 @@ type Backend struct {
 	mod  *driver.Module
 	s    *driver.Stream
 	k    kernelSet
-	args driver.Args
+	args driver.Args // the next eager launch's arguments
+	g    graphState  // deferred launches and CUDA graphs (graph.go)
 
 	stage   stagingRing
 	scratch [4]deviceBuf // attention partials; MoE hidden, act, y
 	host    []byte       // host-side packing buffer, reused
+	ints    []int32      // host-side index lists, reused
+	floats  []float32    // host-side cos/sin rows, reused
+
+	// status is a small device buffer the kernels report into: the
+	// error word (statusErr) and the selected experts' bytes
+	// (statusExperts); statusHost is its pinned landing place.
+	status     driver.DevicePtr
+	statusHost *driver.HostMem
+	stats      Stats // bytes counted on the host (all but the experts)
+
+	// tiledShared is the dynamic shared memory attn_tiled may use (48 KiB
+	// until raised for a larger head dimension).
+	tiledShared int
+
+	dead deadList
 }
+
+// Offsets in the status buffer.
+const (
+	statusErr     = 0 // int32: bit 0, an expert id out of range
+	statusExperts = 8 // uint64: expert bytes read (moe_combine)
+	statusBytes   = 16
+)
 
 // kernelSet holds every kernel of the module, looked up once.
 type kernelSet struct {
 	embed, rmsnorm, add, copyRows, rope          *driver.Function
 	matvec, matmul                               *driver.Function
-	attnSplit, attnCombine, kvStore              *driver.Function
+	attnSplit, attnCombine, attnTiled, kvStore   *driver.Function
 	topk, gateUp, down, combine, grouped, swiglu *driver.Function
-	argmax, topP                                 *driver.Function
+	argmax, topP, readBW                         *driver.Function
+}
+
+// deadList holds device memory whose Go handle was collected. It is freed
+// at the next stream synchronisation rather than at once: a launch still
+// in the graph queue may use it, and cuMemFree would also stall the
+// device. The garbage collector's cleanups run on their own goroutine,
+// hence the lock.
+type deadList struct {
+	mu   sync.Mutex
+	ptrs []driver.DevicePtr
+}
+
+func (d *deadList) add(p driver.DevicePtr) {
+	d.mu.Lock()
+	d.ptrs = append(d.ptrs, p)
+	d.mu.Unlock()
+}
+
+func (d *deadList) take() []driver.DevicePtr {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.ptrs
+	d.ptrs = nil
+	return p
 }
 
 // New opens GPU number ordinal: loads the driver, retains the device's
@@ -67,9 +117,9 @@ func New(ordinal int) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{drv: drv, ctx: ctx, info: info}
+	b := &Backend{drv: drv, ctx: ctx, info: info, tiledShared: 48 << 10}
 	if err := b.init(); err != nil {
-		ctx.Release()
+		b.Close()
 		return nil, fmt.Errorf("cuda: device %d (%s): %w", ordinal, info.Name, err)
 	}
 	return b, nil
@@ -90,16 +140,30 @@ func (b *Backend) init() error {
 		{&b.k.embed, "embed_bf16"}, {&b.k.rmsnorm, "rmsnorm"}, {&b.k.add, "add_f32"},
 		{&b.k.copyRows, "copy_rows"}, {&b.k.rope, "rope"},
 		{&b.k.matvec, "matvec_bf16"}, {&b.k.matmul, "matmul_bf16"},
-		{&b.k.attnSplit, "attn_split"}, {&b.k.attnCombine, "attn_combine"}, {&b.k.kvStore, "kv_store"},
+		{&b.k.attnSplit, "attn_split"}, {&b.k.attnCombine, "attn_combine"}, {&b.k.attnTiled, "attn_tiled"},
+		{&b.k.kvStore, "kv_store"},
 		{&b.k.topk, "topk_softmax"}, {&b.k.gateUp, "moe_gate_up_swiglu"}, {&b.k.down, "moe_down"},
 		{&b.k.combine, "moe_combine"}, {&b.k.grouped, "moe_grouped"}, {&b.k.swiglu, "swiglu"},
-		{&b.k.argmax, "argmax_rows"}, {&b.k.topP, "sample_top_p"},
+		{&b.k.argmax, "argmax_rows"}, {&b.k.topP, "sample_top_p"}, {&b.k.readBW, "read_bw"},
 	} {
 		if *f.dst, err = b.mod.Function(f.name); err != nil {
 			return err
 		}
 	}
-	return nil
+	if b.status, err = b.ctx.Alloc(statusBytes); err != nil {
+		return err
+	}
+	if b.statusHost, err = b.ctx.HostAlloc(statusBytes); err != nil {
+		return err
+	}
+	if err := b.s.Memset(b.status, 0, statusBytes); err != nil {
+		return err
+	}
+	if b.g.copied, err = b.ctx.NewEvent(false); err != nil {
+		return err
+	}
+	b.g.on = true
+	return b.s.Synchronize()
 }
 
 // Name implements backend.Backend.
@@ -114,15 +178,51 @@ func Devices() ([]driver.DeviceInfo, error) {
 	return infos, err
 }
 
-// Synchronize waits for every queued op (benchmarks time with it).
-func (b *Backend) Synchronize() error { return b.s.Synchronize() }
+// Synchronize runs every queued op and waits for it (benchmarks time
+// with it).
+func (b *Backend) Synchronize() error { return b.drain() }
 
-// launch queues a kernel with the packed arguments.
-func (b *Backend) launch(f *driver.Function, grid, block driver.Dim3, shared int) error {
-	return f.Launch(grid, block, shared, b.s, &b.args)
+// drain runs the graph queue, if any, and waits for the stream.
+func (b *Backend) drain() error {
+	if err := b.flush(); err != nil {
+		return err
+	}
+	return b.sync()
 }
 
-func (b *Backend) a() *driver.Args { return b.args.Reset() }
+// sync waits for the stream (whose work then includes every arena upload)
+// and frees the memory of collected handles, which nothing can use now.
+func (b *Backend) sync() error {
+	if err := b.s.Synchronize(); err != nil {
+		return err
+	}
+	b.g.inFlight = false
+	for _, p := range b.dead.take() {
+		b.ctx.Free(p)
+	}
+	return nil
+}
+
+// errBadExpert is what the MoE kernels report through the status word.
+var errBadExpert = errors.New("cuda: moe: an expert index outside [0, experts): the indices did not come from TopK")
+
+// queueStatus queues the copy of the kernels' error word to the host, to
+// arrive with the caller's next synchronisation; statusError then reads it.
+func (b *Backend) queueStatus() error {
+	return b.s.CopyDtoH(b.statusHost, statusErr, b.status+statusErr, 4)
+}
+
+func (b *Backend) statusError() error {
+	if binary.LittleEndian.Uint32(b.statusHost.Bytes()[statusErr:]) == 0 {
+		return nil
+	}
+	// Report it once; the next ops start clean.
+	binary.LittleEndian.PutUint32(b.statusHost.Bytes()[statusErr:], 0)
+	if err := b.s.Memset(b.status+statusErr, 0, 4); err != nil {
+		return err
+	}
+	return errBadExpert
+}
 
 // deviceBuf is device memory that grows on demand and is freed with its
 // owner.
@@ -131,13 +231,13 @@ type deviceBuf struct {
 	size int64
 }
 
-// ensure grows the buffer to at least n bytes; growing waits for the
-// stream, since queued kernels may still use the old memory.
+// ensure grows the buffer to at least n bytes; growing runs and waits
+// for what is queued, since those kernels may still use the old memory.
 func (b *Backend) ensure(buf *deviceBuf, n int64) error {
 	if n <= buf.size {
 		return nil
 	}
-	if err := b.s.Synchronize(); err != nil {
+	if err := b.drain(); err != nil {
 		return err
 	}
 	n = max(n, 2*buf.size, 1<<16)
@@ -166,10 +266,13 @@ type stagingRing struct {
 }
 
 func (b *Backend) stageBytes(p []byte) (driver.DevicePtr, error) {
+	if b.g.on {
+		return b.stageArena(p)
+	}
 	r := &b.stage
 	n := (len(p) + 255) &^ 255
 	if n > r.size {
-		if err := b.s.Synchronize(); err != nil {
+		if err := b.sync(); err != nil {
 			return 0, err
 		}
 		if r.host != nil {
@@ -190,7 +293,7 @@ func (b *Backend) stageBytes(p []byte) (driver.DevicePtr, error) {
 		r.host, r.dev, r.size, r.off = h, d, size, 0
 	}
 	if r.off+n > r.size {
-		if err := b.s.Synchronize(); err != nil {
+		if err := b.sync(); err != nil {
 			return 0, err
 		}
 		r.off = 0
@@ -215,11 +318,20 @@ func (b *Backend) stageFloats(v []float32) (driver.DevicePtr, error) {
 	return b.stageBytes(unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v)))
 }
 
-// Close frees the backend's own buffers and releases the context. Tensors
-// from it must not be used afterwards.
+// Close runs what is queued, frees the backend's own buffers and releases
+// the context. Tensors from it must not be used afterwards. It also
+// cleans up after a failed New, so every field may be unset.
 func (b *Backend) Close() error {
 	if b.s != nil {
-		b.s.Synchronize()
+		b.drain()
+	}
+	b.dropGraphs()
+	if b.g.copied != nil {
+		b.g.copied.Destroy()
+	}
+	if b.g.host != nil {
+		b.g.host.Free()
+		b.ctx.Free(b.g.dev)
 	}
 	for i := range b.scratch {
 		b.ctx.Free(b.scratch[i].p)
@@ -228,6 +340,10 @@ func (b *Backend) Close() error {
 		b.stage.host.Free()
 		b.ctx.Free(b.stage.dev)
 	}
+	if b.statusHost != nil {
+		b.statusHost.Free()
+	}
+	b.ctx.Free(b.status)
 	if b.s != nil {
 		b.s.Destroy()
 	}
@@ -237,12 +353,12 @@ func (b *Backend) Close() error {
 	return b.ctx.Release()
 }
 
-// freeOnCleanup frees device memory once its handle is unreachable: the
+// freeOnCleanup frees device memory once its handle is unreachable (the
 // Backend interface has no Free for tensors, as the CPU backend's are
-// garbage collected.
-func freeOnCleanup[T any](ctx *driver.Context, owner *T, ptrs ...driver.DevicePtr) {
+// garbage collected), at the backend's next synchronisation.
+func freeOnCleanup[T any](b *Backend, owner *T, ptrs ...driver.DevicePtr) {
 	for _, p := range ptrs {
-		runtime.AddCleanup(owner, func(p driver.DevicePtr) { ctx.Free(p) }, p)
+		runtime.AddCleanup(owner, func(p driver.DevicePtr) { b.dead.add(p) }, p)
 	}
 }
 

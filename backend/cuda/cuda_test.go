@@ -216,13 +216,38 @@ func TestMoE(t *testing.T) {
 
 // TestAttention runs two sequences through a prefill chunk and decode
 // steps on a sliding layer (window 5, so the ring wraps) and a full one,
-// with grouped query heads.
+// with grouped query heads. The 300-row chunk takes the tiled kernel while
+// the other sequence's row in the same batch takes the split-K ones.
 func TestAttention(t *testing.T) {
 	p := newPair(t)
-	const heads, kvHeads, hd = 6, 2, 64
-	spec := backend.KVSpec{Layers: 2, KVHeads: kvHeads, HeadDim: hd, Sliding: []bool{true, false}, Window: 5, MaxLen: 600}
+	attentionCase(t, p, 6, 2, 64, 5, 600, [][]int{{7, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {9, 2}, {300, 1}, {1, 1}})
+}
+
+// TestAttentionTiled checks the tiled prefill kernel against the CPU on
+// odd shapes: segments that end inside a tile, one exactly at the
+// 16-row threshold, windows narrower and wider than a 32-key tile, a head
+// dimension that is not a multiple of 32, and chunks that start deep in a
+// sequence (keys from the cache and from the chunk's own rows).
+func TestAttentionTiled(t *testing.T) {
+	p := newPair(t)
+	for _, c := range []struct{ heads, kvHeads, hd, window int }{
+		{6, 2, 64, 5}, {6, 3, 40, 45}, {4, 4, 64, 33}, {8, 1, 72, 128},
+	} {
+		t.Run(fmt.Sprintf("h%d_kv%d_hd%d_w%d", c.heads, c.kvHeads, c.hd, c.window), func(t *testing.T) {
+			attentionCase(t, p, c.heads, c.kvHeads, c.hd, c.window, 400,
+				[][]int{{37, 1, 16}, {1, 70, 15}, {33, 2, 1}, {1, 1, 100}, {65, 17, 1}})
+		})
+	}
+}
+
+// attentionCase runs len(steps[0]) sequences through the given steps
+// (each step lists every sequence's row count) on a sliding layer and a
+// full one, comparing every output with the CPU backend.
+func attentionCase(t *testing.T, p *pair, heads, kvHeads, hd, window, maxLen int, steps [][]int) {
+	t.Helper()
+	spec := backend.KVSpec{Layers: 2, KVHeads: kvHeads, HeadDim: hd, Sliding: []bool{true, false}, Window: window, MaxLen: maxLen}
 	sinks := p.weight([]int{heads}, 1)
-	var caches [2][2]backend.KVCache // [sequence][cpu, gpu]
+	caches := make([][2]backend.KVCache, len(steps[0])) // [sequence][cpu, gpu]
 	for s := range caches {
 		var err error
 		if caches[s][0], err = p.cpu.NewKVCache(spec); err != nil {
@@ -232,7 +257,7 @@ func TestAttention(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	step := func(lens ...int) {
+	for _, lens := range steps {
 		n := 0
 		var sc, sg []backend.Segment
 		for s, l := range lens {
@@ -256,11 +281,4 @@ func TestAttention(t *testing.T) {
 			}
 		}
 	}
-	step(7, 3)
-	for range 4 {
-		step(1, 1)
-	}
-	step(9, 2)
-	step(300, 1) // past the first cache growth, many key chunks
-	step(1, 1)
 }

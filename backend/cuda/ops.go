@@ -69,6 +69,7 @@ func (b *Backend) Embed(dst, table backend.Tensor, tokens []int32) error {
 	if err != nil {
 		return err
 	}
+	b.stats.Embed += int64(len(tokens) * h * 2)
 	b.a().Ptr(d.p).Ptr(w.p).Ptr(tp).Int(h)
 	return b.launch(b.k.embed, driver.D1(len(tokens)), driver.D1(256), 0)
 }
@@ -139,6 +140,11 @@ func (b *Backend) Linear(dst, x, w, bias backend.Tensor, n int) error {
 	if n == 0 {
 		return nil
 	}
+	b.stats.Dense += int64(2 * out * in)
+	if bp != 0 {
+		b.stats.Dense += int64(4 * out)
+	}
+	b.g.rows = max(b.g.rows, n)
 	if n <= matvecRows {
 		b.a().Ptr(d.p).Ptr(s.p).Ptr(m.p).Ptr(bp).Int(n).Int(out).Int(in)
 		return b.launch(b.k.matvec, driver.D1(ceil(out, 8)), driver.D1(256), 0)
@@ -192,7 +198,7 @@ func (b *Backend) RoPE(x backend.Tensor, heads int, rope *attention.RoPE, segs [
 		if s.Len == 0 {
 			continue
 		}
-		cs := make([]float32, s.Len*hd)
+		cs := b.hostFloats(s.Len * hd)
 		for i := range s.Len {
 			rope.CosSin(s.Pos+i, cs[i*hd:i*hd+hd/2], cs[i*hd+hd/2:(i+1)*hd])
 		}
@@ -243,7 +249,7 @@ func (b *Backend) Attention(out, q, k, v, sinks backend.Tensor, layer int, scale
 		return fmt.Errorf("cuda: attention: kv width %d does not divide into heads of %d for %d query heads (head_dim ≤ 256)", kt.cols, hd, heads)
 	}
 	kvHeads := kt.cols / hd
-	n, maxKeys := 0, 0
+	n := 0
 	for _, s := range segs {
 		c, ok := s.Cache.(*kvCache)
 		if !ok {
@@ -267,8 +273,6 @@ func (b *Backend) Attention(out, q, k, v, sinks backend.Tensor, layer int, scale
 			}
 		}
 		n += s.Len
-		lo, hi := attention.KeyRange(s.Pos+s.Len-1, c.spec.Window, c.layers[layer].ring)
-		maxKeys = max(maxKeys, hi-lo+1)
 	}
 	if n == 0 {
 		return nil
@@ -289,29 +293,131 @@ func (b *Backend) Attention(out, q, k, v, sinks backend.Tensor, layer int, scale
 			binary.LittleEndian.PutUint32(m[20:], uint32(s.Row))
 			binary.LittleEndian.PutUint32(m[24:], uint32(s.Pos))
 			binary.LittleEndian.PutUint32(m[28:], uint32(window))
+			lo, hi := attention.KeyRange(s.Pos+i, c.spec.Window, ly.ring)
+			b.stats.KV += int64((hi - lo + 1) * kt.cols * 8) // keys and values, float32
 		}
 	}
 	mp, err := b.stageBytes(meta)
 	if err != nil {
 		return err
 	}
-	// Enough chunks to fill the GPU when rows × heads alone do not, each
-	// at least 64 keys long.
-	splits := max(1, min(ceil(maxKeys, 64), ceil(8*max(b.info.SMs, 1), n*heads), 64))
-	part := &b.scratch[0]
-	if err := b.ensure(part, int64(4*n*heads*splits*(hd+2))); err != nil {
-		return err
+	// Long segments go to attn_tiled in tiles of attTileRows rows; the
+	// other rows (decode, short chunks) to the split-K kernels. The index
+	// lists share one host buffer: short rows first, then tile pairs.
+	tiled := b.tiledFits(hd)
+	list := b.hostInts(0)
+	capKeys := 0
+	for _, s := range segs {
+		if tiled && s.Len >= tiledMinRows {
+			continue
+		}
+		for i := range s.Len {
+			list = append(list, int32(s.Row+i))
+		}
+		// The split count follows the keys the layer can hold (the ring,
+		// or the full layer's allocated capacity), not the keys it holds
+		// now: it then stays the same from one decode step to the next,
+		// which a replayed graph needs (it is a launch dimension), and
+		// the kernel sizes each chunk from the row's real key count, so
+		// surplus chunks are empty.
+		c := s.Cache.(*kvCache)
+		capKeys = max(capKeys, c.layers[layer].capacity)
 	}
-	b.a().Ptr(part.p).Ptr(qt.p).Ptr(kt.p).Ptr(vt.p).Ptr(mp).Int(heads).Int(kvHeads).Int(hd).Float32(scale)
-	if err := b.launch(b.k.attnSplit, driver.Dim3{X: uint32(n), Y: uint32(heads), Z: uint32(splits)}, driver.D1(128), 0); err != nil {
-		return err
+	short := len(list)
+	for _, s := range segs {
+		if !tiled || s.Len < tiledMinRows {
+			continue
+		}
+		for r := s.Row; r < s.Row+s.Len; r += attTileRows {
+			list = append(list, int32(r), int32(min(attTileRows, s.Row+s.Len-r)))
+		}
 	}
-	b.a().Ptr(o.p).Ptr(part.p).Ptr(st.p).Int(heads).Int(hd).Int(splits)
-	if err := b.launch(b.k.attnCombine, driver.Dim3{X: uint32(n), Y: uint32(heads), Z: 1}, driver.D1(64), 0); err != nil {
-		return err
+	b.ints = list
+	if short > 0 {
+		var rp driver.DevicePtr // nil: every row, in order
+		if short < n {
+			if rp, err = b.stageInts(list[:short]); err != nil {
+				return err
+			}
+		}
+		// Enough chunks to fill the GPU when rows × heads alone do not,
+		// each at least 64 keys of the capacity long.
+		splits := max(1, min(ceil(capKeys, 64), ceil(8*max(b.info.SMs, 1), short*heads), 64))
+		part := &b.scratch[0]
+		if err := b.ensure(part, int64(4*short*heads*splits*(hd+2))); err != nil {
+			return err
+		}
+		b.a().Ptr(part.p).Ptr(qt.p).Ptr(kt.p).Ptr(vt.p).Ptr(mp).Ptr(rp).Int(heads).Int(kvHeads).Int(hd).Float32(scale)
+		if err := b.launch(b.k.attnSplit, driver.Dim3{X: uint32(short), Y: uint32(heads), Z: uint32(splits)}, driver.D1(128), 0); err != nil {
+			return err
+		}
+		b.a().Ptr(o.p).Ptr(part.p).Ptr(st.p).Ptr(rp).Int(heads).Int(hd).Int(splits)
+		if err := b.launch(b.k.attnCombine, driver.Dim3{X: uint32(short), Y: uint32(heads), Z: 1}, driver.D1(64), 0); err != nil {
+			return err
+		}
+	}
+	if tiles := (len(list) - short) / 2; tiles > 0 {
+		tp, err := b.stageInts(list[short:])
+		if err != nil {
+			return err
+		}
+		b.a().Ptr(o.p).Ptr(qt.p).Ptr(kt.p).Ptr(vt.p).Ptr(st.p).Ptr(mp).Ptr(tp).Int(heads).Int(kvHeads).Int(hd).Float32(scale)
+		if err := b.launch(b.k.attnTiled, driver.Dim3{X: uint32(tiles), Y: uint32(heads), Z: 1}, driver.D1(128), tiledSharedBytes(hd)); err != nil {
+			return err
+		}
 	}
 	b.a().Ptr(kt.p).Ptr(vt.p).Ptr(mp).Int(kt.cols)
 	return b.launch(b.k.kvStore, driver.D1(n), driver.D1(256), 0)
+}
+
+// Tiled prefill attention: segments of at least tiledMinRows rows use
+// attn_tiled, in tiles of attTileRows rows (ATT_TQ) and attTileKeys keys
+// (ATT_TK). Below that the split-K kernels, which read every key once per
+// row, are as good, and decode needs their split over the keys.
+const (
+	tiledMinRows = 16
+	attTileRows  = 32
+	attTileKeys  = 32
+)
+
+// tiledSharedBytes is attn_tiled's dynamic shared memory: the tile's
+// queries, the keys (rows padded to hd+1) and the values.
+func tiledSharedBytes(hd int) int {
+	return 4 * (attTileRows*hd + attTileKeys*(hd+1) + attTileKeys*hd)
+}
+
+// tiledFits says whether attn_tiled can run for head dimension hd,
+// raising its shared memory limit past the default 48 KiB once when the
+// device allows (head_dim 64, gpt-oss's, needs 25 KiB).
+func (b *Backend) tiledFits(hd int) bool {
+	need := tiledSharedBytes(hd)
+	if need <= b.tiledShared {
+		return true
+	}
+	if need > b.info.SharedOptin {
+		return false
+	}
+	if err := b.k.attnTiled.SetMaxDynamicShared(need); err != nil {
+		return false // the split-K kernels serve every row instead
+	}
+	b.tiledShared = need
+	return true
+}
+
+// hostInts returns the reusable host index buffer, empty, with room for n.
+func (b *Backend) hostInts(n int) []int32 {
+	if cap(b.ints) < n {
+		b.ints = make([]int32, 0, n)
+	}
+	return b.ints[:0]
+}
+
+// hostFloats returns the reusable host float buffer of n values.
+func (b *Backend) hostFloats(n int) []float32 {
+	if cap(b.floats) < n {
+		b.floats = make([]float32, n)
+	}
+	return b.floats[:n]
 }
 
 // hostBytes returns the reusable host packing buffer, zeroed, of n bytes.
@@ -367,13 +473,14 @@ func (b *Backend) CopyRows(dst, src backend.Tensor, rows []int) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	r32 := make([]int32, len(rows))
-	for i, r := range rows {
+	r32 := b.hostInts(len(rows))
+	for _, r := range rows {
 		if r < 0 || r >= s.rows {
 			return fmt.Errorf("cuda: copyrows: row %d outside [0, %d)", r, s.rows)
 		}
-		r32[i] = int32(r)
+		r32 = append(r32, int32(r))
 	}
+	b.ints = r32
 	rp, err := b.stageInts(r32)
 	if err != nil {
 		return err
@@ -435,8 +542,26 @@ func (b *Backend) MoE(dst, x, idx, weights, gateUp, down backend.Tensor, act bac
 	if err := b.ensure(y, int64(4*slots*dnRows)); err != nil {
 		return err
 	}
-	// The expert ids are checked on the host in both paths: a bad id
-	// would make a kernel read outside the weights.
+	if slots < groupedMinSlots {
+		// The ids stay on the device: the kernels check them (status
+		// word) and moe_combine counts the distinct experts read, so a
+		// decode step has no round trip and can be replayed as a graph.
+		b.a().Ptr(ac.p).Ptr(xt.p).Ptr(it.p).Ptr(gu.blocks).Ptr(gu.scales).Ptr(gu.bia).Int(k).Int(guRows).Int(guCols).
+			Float32(act.Alpha).Float32(act.Limit).Int(ne).Ptr(b.status + statusErr)
+		if err := b.launch(b.k.gateUp, driver.Dim3{X: uint32(ceil(inter, 8)), Y: uint32(slots), Z: 1}, driver.D1(256), 0); err != nil {
+			return err
+		}
+		b.a().Ptr(y.p).Ptr(ac.p).Ptr(it.p).Ptr(dn.blocks).Ptr(dn.scales).Ptr(dn.bia).Int(dnRows).Int(dnCols).
+			Int(ne).Ptr(b.status + statusErr)
+		if err := b.launch(b.k.down, driver.Dim3{X: uint32(ceil(dnRows, 8)), Y: uint32(slots), Z: 1}, driver.D1(256), 0); err != nil {
+			return err
+		}
+		b.a().Ptr(d.p).Ptr(y.p).Ptr(wt.p).Int(n).Int(k).Int(dnRows).
+			Ptr(it.p).Ptr(b.status + statusExperts).Int64(gu.expertBytes() + dn.expertBytes())
+		return b.launch(b.k.combine, driver.D1(ceil(n*dnRows, 256)), driver.D1(256), 0)
+	}
+	// Grouping sorts the pairs on the host, so the ids come back; a bad
+	// id would make a kernel read outside the weights.
 	ids := make([]int32, slots)
 	if err := b.ReadInts(ids, it, n); err != nil {
 		return fmt.Errorf("cuda: moe: %w", err)
@@ -446,40 +571,30 @@ func (b *Backend) MoE(dst, x, idx, weights, gateUp, down backend.Tensor, act bac
 			return fmt.Errorf("cuda: moe: expert %d outside [0, %d)", e, ne)
 		}
 	}
-	if slots < groupedMinSlots {
-		b.a().Ptr(ac.p).Ptr(xt.p).Ptr(it.p).Ptr(gu.blocks).Ptr(gu.scales).Ptr(gu.bia).Int(k).Int(guRows).Int(guCols).
-			Float32(act.Alpha).Float32(act.Limit)
-		if err := b.launch(b.k.gateUp, driver.Dim3{X: uint32(ceil(inter, 8)), Y: uint32(slots), Z: 1}, driver.D1(256), 0); err != nil {
-			return err
-		}
-		b.a().Ptr(y.p).Ptr(ac.p).Ptr(it.p).Ptr(dn.blocks).Ptr(dn.scales).Ptr(dn.bia).Int(dnRows).Int(dnCols)
-		if err := b.launch(b.k.down, driver.Dim3{X: uint32(ceil(dnRows, 8)), Y: uint32(slots), Z: 1}, driver.D1(256), 0); err != nil {
-			return err
-		}
-	} else {
-		if err := b.ensure(hid, int64(4*slots*guRows)); err != nil {
-			return err
-		}
-		g, err := b.groupSlots(ids, ne)
-		if err != nil {
-			return err
-		}
-		b.a().Ptr(hid.p).Ptr(xt.p).Ptr(g.slots).Ptr(g.tileExpert).Ptr(g.tileFirst).Ptr(g.offsets).
-			Ptr(gu.blocks).Ptr(gu.scales).Ptr(gu.bia).Int(guRows).Int(guCols).Int(k)
-		if err := b.launch(b.k.grouped, driver.Dim3{X: uint32(ceil(guRows, 32)), Y: uint32(g.tiles), Z: 1}, driver.D1(256), 0); err != nil {
-			return err
-		}
-		b.a().Ptr(ac.p).Ptr(hid.p).Int(slots * inter).Float32(act.Alpha).Float32(act.Limit)
-		if err := b.launch(b.k.swiglu, driver.D1(ceil(slots*inter, 256)), driver.D1(256), 0); err != nil {
-			return err
-		}
-		b.a().Ptr(y.p).Ptr(ac.p).Ptr(g.slots).Ptr(g.tileExpert).Ptr(g.tileFirst).Ptr(g.offsets).
-			Ptr(dn.blocks).Ptr(dn.scales).Ptr(dn.bia).Int(dnRows).Int(dnCols).Int(1)
-		if err := b.launch(b.k.grouped, driver.Dim3{X: uint32(ceil(dnRows, 32)), Y: uint32(g.tiles), Z: 1}, driver.D1(256), 0); err != nil {
-			return err
-		}
+	if err := b.ensure(hid, int64(4*slots*guRows)); err != nil {
+		return err
 	}
-	b.a().Ptr(d.p).Ptr(y.p).Ptr(wt.p).Int(n).Int(k).Int(dnRows)
+	g, err := b.groupSlots(ids, ne)
+	if err != nil {
+		return err
+	}
+	b.stats.Experts += int64(g.experts) * (gu.expertBytes() + dn.expertBytes())
+	b.a().Ptr(hid.p).Ptr(xt.p).Ptr(g.slots).Ptr(g.tileExpert).Ptr(g.tileFirst).Ptr(g.offsets).
+		Ptr(gu.blocks).Ptr(gu.scales).Ptr(gu.bia).Int(guRows).Int(guCols).Int(k)
+	if err := b.launch(b.k.grouped, driver.Dim3{X: uint32(ceil(guRows, 32)), Y: uint32(g.tiles), Z: 1}, driver.D1(256), 0); err != nil {
+		return err
+	}
+	b.a().Ptr(ac.p).Ptr(hid.p).Int(slots * inter).Float32(act.Alpha).Float32(act.Limit)
+	if err := b.launch(b.k.swiglu, driver.D1(ceil(slots*inter, 256)), driver.D1(256), 0); err != nil {
+		return err
+	}
+	b.a().Ptr(y.p).Ptr(ac.p).Ptr(g.slots).Ptr(g.tileExpert).Ptr(g.tileFirst).Ptr(g.offsets).
+		Ptr(dn.blocks).Ptr(dn.scales).Ptr(dn.bia).Int(dnRows).Int(dnCols).Int(1)
+	if err := b.launch(b.k.grouped, driver.Dim3{X: uint32(ceil(dnRows, 32)), Y: uint32(g.tiles), Z: 1}, driver.D1(256), 0); err != nil {
+		return err
+	}
+	// No counter: the host counted the experts above.
+	b.a().Ptr(d.p).Ptr(y.p).Ptr(wt.p).Int(n).Int(k).Int(dnRows).Ptr(it.p).Ptr(0).Int64(0)
 	return b.launch(b.k.combine, driver.D1(ceil(n*dnRows, 256)), driver.D1(256), 0)
 }
 
@@ -489,6 +604,7 @@ func (b *Backend) MoE(dst, x, idx, weights, gateUp, down backend.Tensor, act bac
 type groups struct {
 	slots, offsets, tileExpert, tileFirst driver.DevicePtr
 	tiles                                 int
+	experts                               int // distinct experts selected
 }
 
 func (b *Backend) groupSlots(ids []int32, experts int) (groups, error) {
@@ -506,12 +622,15 @@ func (b *Backend) groupSlots(ids []int32, experts int) (groups, error) {
 		next[e]++
 	}
 	var te, tf []int32
+	var g groups
 	for e := range experts {
 		for f := offsets[e]; f < offsets[e+1]; f += 32 {
 			te, tf = append(te, int32(e)), append(tf, f)
 		}
+		if offsets[e+1] > offsets[e] {
+			g.experts++
+		}
 	}
-	var g groups
 	var err error
 	g.tiles = len(te)
 	for _, x := range []struct {

@@ -112,7 +112,7 @@ func (b *Backend) Weight(t loader.Tensor) (backend.Tensor, error) {
 			return nil, err
 		}
 		v := &vector{shape: t.Shape, p: p, n: n}
-		freeOnCleanup(b.ctx, v, p)
+		freeOnCleanup(b, v, p)
 		return v, nil
 	case 2:
 		p, err := b.upload(t.Name, t.Data)
@@ -120,7 +120,7 @@ func (b *Backend) Weight(t loader.Tensor) (backend.Tensor, error) {
 			return nil, err
 		}
 		m := &matrix{shape: t.Shape, p: p}
-		freeOnCleanup(b.ctx, m, p)
+		freeOnCleanup(b, m, p)
 		return m, nil
 	}
 	return nil, fmt.Errorf("cuda: %s: shape %v is neither a vector nor a matrix", t.Name, t.Shape)
@@ -152,7 +152,7 @@ func (b *Backend) Experts(w loader.ExpertWeights) (backend.Tensor, error) {
 		b.ctx.Free(x.scales)
 		return nil, err
 	}
-	freeOnCleanup(b.ctx, x, x.blocks, x.scales, x.bia)
+	freeOnCleanup(b, x, x.blocks, x.scales, x.bia)
 	return x, nil
 }
 
@@ -161,7 +161,7 @@ func (b *Backend) NewActivations(rows, cols int) backend.Tensor {
 	t := &floats{rows: rows, cols: cols}
 	t.p, t.err = b.alloc("activations", rows, cols)
 	if t.err == nil {
-		freeOnCleanup(b.ctx, t, t.p)
+		freeOnCleanup(b, t, t.p)
 	}
 	return t
 }
@@ -171,7 +171,7 @@ func (b *Backend) NewIndices(rows, cols int) backend.Tensor {
 	t := &ints{rows: rows, cols: cols}
 	t.p, t.err = b.alloc("indices", rows, cols)
 	if t.err == nil {
-		freeOnCleanup(b.ctx, t, t.p)
+		freeOnCleanup(b, t, t.p)
 	}
 	return t
 }
@@ -205,10 +205,20 @@ func (b *Backend) ReadInts(dst []int32, t backend.Tensor, n int) error {
 	return b.read(i32bytes(dst[:n*f.cols]), f.p)
 }
 
-// read drains the stream (the legacy-stream copy does not wait for it)
-// and copies device memory to dst.
+// read runs what is queued, waits for the stream (the legacy-stream copy
+// does not wait for it), reports an error the kernels flagged, and copies
+// device memory to dst.
 func (b *Backend) read(dst []byte, src driver.DevicePtr) error {
-	if err := b.s.Synchronize(); err != nil {
+	if err := b.flush(); err != nil {
+		return err
+	}
+	if err := b.queueStatus(); err != nil {
+		return err
+	}
+	if err := b.sync(); err != nil {
+		return err
+	}
+	if err := b.statusError(); err != nil {
 		return err
 	}
 	return b.ctx.CopyDtoH(dst, src)
@@ -277,6 +287,11 @@ func (c *kvCache) grow(l, need int) error {
 		return fmt.Errorf("cuda: kv cache layer %d, %d positions: %w", l, capacity, err)
 	}
 	if ly.capacity > 0 {
+		// Queued launches may still write this cache (kv_store): run
+		// them before copying.
+		if err := c.b.drain(); err != nil {
+			return err
+		}
 		old := ly.capacity * c.kvDim * 4
 		if err := c.b.s.CopyDtoD(k, ly.k, old); err != nil {
 			return err
@@ -284,7 +299,7 @@ func (c *kvCache) grow(l, need int) error {
 		if err := c.b.s.CopyDtoD(v, ly.v, old); err != nil {
 			return err
 		}
-		if err := c.b.s.Synchronize(); err != nil {
+		if err := c.b.sync(); err != nil {
 			return err
 		}
 		c.b.ctx.Free(ly.k)
@@ -314,7 +329,7 @@ func (c *kvCache) Bytes() int64 {
 
 func (c *kvCache) Free() {
 	if c.layers != nil {
-		c.b.s.Synchronize() // queued attention may still read the cache
+		c.b.drain() // queued attention may still read the cache
 	}
 	for _, l := range c.layers {
 		c.b.ctx.Free(l.k)

@@ -5,3 +5,4 @@
 #include "attention.cu"
 #include "moe.cu"
 #include "sample.cu"
+#include "membw.cu"

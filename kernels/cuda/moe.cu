@@ -59,15 +59,32 @@ __device__ __forceinline__ float mxfp4_row_dot(const uint8_t *blocks, const uint
 	return warp_sum(acc);
 }
 
+// The per-slot kernels read the expert ids on the device (the host never
+// waits for them, so a decode step needs no round trip and can be a CUDA
+// graph). An id outside [0, experts) cannot come from topk_softmax, but
+// indices from elsewhere could hold one: the slot's output is then NaN and
+// bit 0 of *err is set, which the host reports at its next read instead
+// of reading outside the weights.
+__device__ __forceinline__ bool bad_expert(int e, int experts, int *err) {
+	if ((unsigned)e < (unsigned)experts) return false;
+	if (threadIdx.x == 0) atomicOr(err, 1);
+	return true;
+}
+
 // Gate/up product of every (row, choice) slot with the clamped SwiGLU
 // fused: one warp reads the gate row 2i and the up row 2i+1 (interleaved,
 // kernels.SwiGLU) of the slot's expert and writes act[slot][i].
 // grid (ceil(inter/8), n·k), block 256.
 KERNEL void moe_gate_up_swiglu(float *act, const float *x, const int *idx, const uint8_t *blocks, const uint8_t *scales,
-                               const float *bias, int k, int rows, int cols, float alpha, float limit) {
+                               const float *bias, int k, int rows, int cols, float alpha, float limit, int experts,
+                               int *err) {
 	int inter = rows / 2;
 	int i = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
 	int slot = blockIdx.y, e = idx[slot];
+	if (bad_expert(e, experts, err)) {
+		if (i < inter && lane == 0) act[(int64_t)slot * inter + i] = NAN;
+		return;
+	}
 	if (i >= inter) return;
 	int groups = cols / 32;
 	const float *xr = x + (int64_t)(slot / k) * cols;
@@ -84,9 +101,13 @@ KERNEL void moe_gate_up_swiglu(float *act, const float *x, const int *idx, const
 
 // Down product of every slot: y[slot][o]. grid (ceil(rows/8), n·k), block 256.
 KERNEL void moe_down(float *y, const float *act, const int *idx, const uint8_t *blocks, const uint8_t *scales,
-                     const float *bias, int rows, int cols) {
+                     const float *bias, int rows, int cols, int experts, int *err) {
 	int o = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
 	int slot = blockIdx.y, e = idx[slot];
+	if (bad_expert(e, experts, err)) {
+		if (o < rows && lane == 0) y[(int64_t)slot * rows + o] = NAN;
+		return;
+	}
 	if (o >= rows) return;
 	int groups = cols / 32;
 	int64_t row = (int64_t)e * rows + o;
@@ -96,8 +117,27 @@ KERNEL void moe_down(float *y, const float *act, const int *idx, const uint8_t *
 
 // dst[r][o] = Σ_j w[r][j]·y[r·k+j][o], in j order (deterministic, no
 // atomics). grid ceil(n·rows/256), block 256.
-KERNEL void moe_combine(float *dst, const float *y, const float *w, int n, int k, int rows) {
+//
+// With counter set, block 0 also adds expert_bytes for every distinct
+// expert among the batch's n·k ids: the experts the per-slot kernels read,
+// which the ids alone decide. The ids stay on the device, so counting the
+// bytes a decode step reads costs no round trip. Only the per-slot path
+// passes a counter, with n·k < 64 (groupedMinSlots on the Go side).
+#define COUNT_MAX_IDS 64
+KERNEL void moe_combine(float *dst, const float *y, const float *w, int n, int k, int rows, const int *idx,
+                        unsigned long long *counter, long long expert_bytes) {
 	int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+	if (counter && blockIdx.x == 0) {
+		__shared__ int ids[COUNT_MAX_IDS];
+		int c = min(n * k, COUNT_MAX_IDS);
+		if (threadIdx.x < c) ids[threadIdx.x] = idx[threadIdx.x];
+		__syncthreads();
+		if (threadIdx.x < c) {
+			bool first = true; // no earlier slot has this expert
+			for (int j = 0; j < (int)threadIdx.x; j++) first &= ids[j] != ids[threadIdx.x];
+			if (first) atomicAdd(counter, (unsigned long long)expert_bytes);
+		}
+	}
 	if (t >= (int64_t)n * rows) return;
 	int r = t / rows, o = t % rows;
 	float s = 0.f;
