@@ -7,6 +7,7 @@ import (
 
 	"github.com/gptoss/gptoss/backend"
 	"github.com/gptoss/gptoss/backend/cpu"
+	"github.com/gptoss/gptoss/backend/cuda"
 	"github.com/gptoss/gptoss/kernels"
 	"github.com/gptoss/gptoss/loader"
 	"github.com/gptoss/gptoss/model"
@@ -24,6 +25,14 @@ type DecodeOptions struct {
 	Profile      bool  // time every op kind of the decode steps
 	HugePages    bool  // copy the weights to transparent huge pages at load
 	Int8Experts  bool  // int8-activation expert products in decode (cpu.SetInt8Experts)
+
+	// GPU, when set, runs the benchmark on this CUDA backend instead of
+	// the CPU (decode_cuda.go); Threads, ISA, Profile, HugePages and
+	// Int8Experts are CPU options. The caller owns and closes it.
+	GPU *cuda.Backend
+	// NoGraphs runs the CUDA decode steps launch by launch instead of
+	// replaying CUDA graphs.
+	NoGraphs bool
 }
 
 // OpProfile is the decode time of one kind of op, per decoded token.
@@ -47,36 +56,49 @@ type Bytes struct {
 
 // Report is the result of Decode; the JSON names are stable.
 type Report struct {
-	Model           string      `json:"model"`
-	Layers          int         `json:"layers"`
-	Experts         int         `json:"experts"`
-	Threads         int         `json:"threads"`
-	ISA             string      `json:"isa"`
-	PromptTokens    int         `json:"prompt_tokens"`
-	GenTokens       int         `json:"gen_tokens"`
-	Repeats         int         `json:"repeats"`
-	Depth           int         `json:"depth"`
-	LoadSeconds     float64     `json:"load_s"`
-	Prefill         Rate        `json:"prefill"`
-	Decode          Rate        `json:"decode"`
-	PrefillTokS     float64     `json:"prefill_tok_s"`
-	DecodeTokS      float64     `json:"decode_tok_s"`
-	BytesPerToken   float64     `json:"bytes_per_token"`
-	BytesBreakdown  Bytes       `json:"bytes_breakdown"`
-	DecodeGBps      float64     `json:"decode_gbps"`
-	MemBWGBps       float64     `json:"membw_gbps"`
-	Fraction        float64     `json:"fraction_of_membw"` // decode_gbps / membw_gbps
-	Profile         []OpProfile `json:"profile,omitempty"`
-	PeakRSS         int64       `json:"peak_rss_bytes"`
-	CheckpointBytes int64       `json:"checkpoint_bytes"`
+	Device         string  `json:"device"` // "cpu" or "cuda:N (name)"
+	Model          string  `json:"model"`
+	Layers         int     `json:"layers"`
+	Experts        int     `json:"experts"`
+	Threads        int     `json:"threads"`
+	ISA            string  `json:"isa"`
+	PromptTokens   int     `json:"prompt_tokens"`
+	GenTokens      int     `json:"gen_tokens"`
+	Repeats        int     `json:"repeats"`
+	Depth          int     `json:"depth"`
+	LoadSeconds    float64 `json:"load_s"`
+	Prefill        Rate    `json:"prefill"`
+	Decode         Rate    `json:"decode"`
+	PrefillTokS    float64 `json:"prefill_tok_s"`
+	DecodeTokS     float64 `json:"decode_tok_s"`
+	BytesPerToken  float64 `json:"bytes_per_token"`
+	BytesBreakdown Bytes   `json:"bytes_breakdown"`
+	DecodeGBps     float64 `json:"decode_gbps"`
+	MemBWGBps      float64 `json:"membw_gbps"`
+	Fraction       float64 `json:"fraction_of_membw"` // decode_gbps / membw_gbps
+	// On CUDA: the theoretical bandwidth from the device attributes
+	// (memory clock × bus width × 2), decode's fraction of it, and how
+	// the op sequences ran (graphs captured, replayed).
+	PeakGBps        float64          `json:"peak_gbps,omitempty"`
+	FractionOfPeak  float64          `json:"fraction_of_peak,omitempty"`
+	Graphs          *cuda.GraphStats `json:"cuda_graphs,omitempty"`
+	Profile         []OpProfile      `json:"profile,omitempty"`
+	PeakRSS         int64            `json:"peak_rss_bytes"`
+	CheckpointBytes int64            `json:"checkpoint_bytes"`
 }
 
 // Decode measures the read bandwidth, loads the checkpoint in dir on the
-// CPU backend, and times prefill and decode. Tokens are a fixed
+// CPU backend (or o.GPU), and times prefill and decode. Tokens are a fixed
 // pseudo-random sequence: no tokenizer and no sampling inside the timing.
 func Decode(ctx context.Context, dir string, o DecodeOptions) (*Report, error) {
-	if o.PromptTokens < 0 || o.GenTokens < 0 || o.PromptTokens+o.GenTokens == 0 || o.Repeats < 1 || o.Depth < 0 || o.Threads < 1 {
-		return nil, fmt.Errorf("bench: decode: need prompt or gen tokens, repeats ≥ 1, depth ≥ 0, threads ≥ 1 (got %+v)", o)
+	if o.PromptTokens < 0 || o.GenTokens < 0 || o.PromptTokens+o.GenTokens == 0 || o.Repeats < 1 || o.Depth < 0 {
+		return nil, fmt.Errorf("bench: decode: need prompt or gen tokens, repeats ≥ 1, depth ≥ 0 (got %+v)", o)
+	}
+	if o.GPU != nil {
+		return decodeCUDA(ctx, dir, o)
+	}
+	if o.Threads < 1 {
+		return nil, fmt.Errorf("bench: decode: threads %d: want at least 1", o.Threads)
 	}
 	if o.MemBWBytes == 0 {
 		o.MemBWBytes = 512 << 20
@@ -104,15 +126,47 @@ func Decode(ctx context.Context, dir string, o DecodeOptions) (*Report, error) {
 		return nil, err
 	}
 	r := &Report{
-		Model: dir, Layers: ck.Config.NumLayers, Experts: ck.Config.NumExperts,
+		Device: "cpu", Model: dir, Layers: ck.Config.NumLayers, Experts: ck.Config.NumExperts,
 		Threads: o.Threads, ISA: o.ISA.String(),
 		PromptTokens: o.PromptTokens, GenTokens: o.GenTokens, Repeats: o.Repeats, Depth: o.Depth,
 		LoadSeconds: time.Since(t0).Seconds(), MemBWGBps: bw.GBps,
 		CheckpointBytes: weightBytes(&ck.Weights),
 	}
-	run := runner{m: m, be: be, o: o, tokens: pseudoTokens(o.Depth+o.PromptTokens+o.GenTokens, ck.Config.VocabSize)}
-	run.st = m.NewState(max(o.PromptTokens, min(o.Depth, 512), 1))
-	run.logits = make([]float32, m.Config.VocabSize)
+	run := newRunner(m, o, &ck.Weights)
+	run.cpu = be
+	if err := run.measure(ctx, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+type runner struct {
+	m       *model.Model
+	cpu     *cpu.Backend  // the backend: one of cpu and gpu is set
+	gpu     *cuda.Backend //
+	o       DecodeOptions
+	weights *loader.Weights
+	st      *model.State
+	logits  []float32
+	tokens  []int32
+	// profile turns the backend's op timing on for the decode steps;
+	// prof sums it over the repeats.
+	profile bool
+	prof    []cpu.OpTime
+}
+
+func newRunner(m *model.Model, o DecodeOptions, w *loader.Weights) *runner {
+	r := &runner{m: m, o: o, weights: w, tokens: pseudoTokens(o.Depth+o.PromptTokens+o.GenTokens, m.Config.VocabSize)}
+	r.st = m.NewState(max(o.PromptTokens, min(o.Depth, 512), 1))
+	r.logits = make([]float32, m.Config.VocabSize)
+	return r
+}
+
+// measure runs the warm-up and the timed repetitions and fills in the
+// rates, the bytes per decoded token and the bandwidth use of r (whose
+// MemBWGBps the caller measured).
+func (run *runner) measure(ctx context.Context, r *Report) error {
+	o := run.o
 	var pp, tg []float64
 	var counted cpu.Stats
 	var decodeTime time.Duration
@@ -120,7 +174,7 @@ func Decode(ctx context.Context, dir string, o DecodeOptions) (*Report, error) {
 		run.profile = o.Profile && rep > 0
 		p, g, s, err := run.once(ctx)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if rep > 0 {
 			pp, tg = append(pp, p), append(tg, g)
@@ -139,28 +193,35 @@ func Decode(ctx context.Context, dir string, o DecodeOptions) (*Report, error) {
 		r.DecodeTokS = r.Decode.Mean
 		steps := float64(o.GenTokens * o.Repeats)
 		r.BytesPerToken = float64(counted.Total()) / steps
-		r.BytesBreakdown = breakdown(&ck.Weights, counted, steps)
+		r.BytesBreakdown = breakdown(run.weights, counted, steps)
 		r.DecodeGBps = r.BytesPerToken * r.DecodeTokS / 1e9
 		r.Fraction = r.DecodeGBps / r.MemBWGBps
+		if r.PeakGBps > 0 {
+			r.FractionOfPeak = r.DecodeGBps / r.PeakGBps
+		}
 		if o.Profile {
-			r.Profile = opProfile(run.prof, decodeTime, steps, opBytes(&ck.Weights, r.BytesBreakdown))
+			r.Profile = opProfile(run.prof, decodeTime, steps, opBytes(run.weights, r.BytesBreakdown))
 		}
 	}
 	r.PeakRSS = peakRSS()
-	return r, nil
+	return nil
 }
 
-type runner struct {
-	m      *model.Model
-	be     *cpu.Backend
-	o      DecodeOptions
-	st     *model.State
-	logits []float32
-	tokens []int32
-	// profile turns the backend's op timing on for the decode steps;
-	// prof sums it over the repeats.
-	profile bool
-	prof    []cpu.OpTime
+// resetStats and stats reach the byte counters of whichever backend runs.
+func (r *runner) resetStats() error {
+	if r.gpu != nil {
+		return r.gpu.ResetStats()
+	}
+	r.cpu.ResetStats()
+	return nil
+}
+
+func (r *runner) stats() (cpu.Stats, error) {
+	if r.gpu != nil {
+		s, err := r.gpu.Stats()
+		return cpu.Stats{Dense: s.Dense, Experts: s.Experts, KV: s.KV, Embed: s.Embed}, err
+	}
+	return r.cpu.Stats(), nil
 }
 
 func addProfile(sum, p []cpu.OpTime) []cpu.OpTime {
@@ -244,12 +305,16 @@ func (r *runner) once(ctx context.Context) (pp, tg float64, read cpu.Stats, err 
 		pp = float64(o.PromptTokens) / time.Since(t0).Seconds()
 	}
 	if o.GenTokens > 0 {
-		r.be.ResetStats()
+		if err := r.resetStats(); err != nil {
+			return 0, 0, read, err
+		}
 		if r.profile {
-			r.be.SetProfile(true)
-			defer r.be.SetProfile(false)
+			r.cpu.SetProfile(true)
+			defer r.cpu.SetProfile(false)
 		}
 		start := o.Depth + o.PromptTokens
+		// Every step reads its logits back, so the clock stops only after
+		// the device has finished the last one.
 		t0 := time.Now()
 		for i := range o.GenTokens {
 			if err := step(start+i, 1); err != nil {
@@ -257,9 +322,11 @@ func (r *runner) once(ctx context.Context) (pp, tg float64, read cpu.Stats, err 
 			}
 		}
 		tg = float64(o.GenTokens) / time.Since(t0).Seconds()
-		read = r.be.Stats()
+		if read, err = r.stats(); err != nil {
+			return 0, 0, read, err
+		}
 		if r.profile {
-			r.prof = addProfile(r.prof, r.be.Profile())
+			r.prof = addProfile(r.prof, r.cpu.Profile())
 		}
 	}
 	return pp, tg, read, nil

@@ -44,15 +44,42 @@ func benchISA(name string, threads int) (kernels.ISA, error) {
 	return kernels.ParseISA(name)
 }
 
+// deviceFlagHelp describes --device of the benchmarks: auto by default,
+// as on every command that runs the model; the report names the device.
+const deviceFlagHelp = "device to measure: auto (CUDA if a GPU is usable, else the CPU), cpu, cuda or cuda:N"
+
 func benchMemBW(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench membw", stderr)
 	threads := fs.Int("threads", runtime.GOMAXPROCS(0), "concurrent readers")
 	size := fs.Int64("size-mib", 1024, "buffer size in MiB (far above the last-level cache)")
 	rounds := fs.Int("rounds", 10, "passes over the buffer; the best is reported")
 	isaName := fs.String("isa", "auto", "read loop: auto, generic, avx2, avx512")
+	device := fs.String("device", "auto", deviceFlagHelp)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *size < 1 || *rounds < 1 {
+		return fmt.Errorf("--size-mib %d, --rounds %d: want at least 1", *size, *rounds)
+	}
+	gpu, err := bench.OpenDevice(*device, stderr)
+	if err != nil {
+		return err
+	}
+	if gpu != nil {
+		defer gpu.Close()
+		r, err := bench.MemBWCUDA(gpu, *size<<20, *rounds)
+		if err != nil {
+			return err
+		}
+		info := gpu.Device()
+		if *asJSON {
+			return json.NewEncoder(stdout).Encode(map[string]any{"membw_gbps": r.GBps, "peak_gbps": info.BandwidthGBs(),
+				"device": fmt.Sprintf("%s (%s)", gpu.Name(), info.Name), "bytes": r.Bytes, "rounds": r.Rounds})
+		}
+		fmt.Fprintf(stdout, "membw: %.1f GB/s read on %s (%s), %.0f%% of the theoretical %.0f GB/s (%d MiB buffer, best of %d)\n",
+			r.GBps, gpu.Name(), info.Name, 100*r.GBps/info.BandwidthGBs(), info.BandwidthGBs(), r.Bytes>>20, r.Rounds)
+		return nil
 	}
 	isa, err := benchISA(*isaName, *threads)
 	if err != nil {
@@ -63,7 +90,7 @@ func benchMemBW(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *asJSON {
-		return json.NewEncoder(stdout).Encode(map[string]any{"membw_gbps": r.GBps, "threads": r.Threads, "bytes": r.Bytes, "rounds": r.Rounds, "isa": isa.String()})
+		return json.NewEncoder(stdout).Encode(map[string]any{"membw_gbps": r.GBps, "threads": r.Threads, "bytes": r.Bytes, "rounds": r.Rounds, "isa": isa.String(), "device": "cpu"})
 	}
 	fmt.Fprintf(stdout, "membw: %.1f GB/s read (%d threads, %d MiB buffer, best of %d, %v)\n", r.GBps, r.Threads, r.Bytes>>20, r.Rounds, isa)
 	return nil
@@ -83,6 +110,8 @@ func benchDecode(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.BoolVar(&o.Profile, "profile", false, "time every op kind of the decode steps and print ms per token")
 	fs.BoolVar(&o.HugePages, "hugepages", false, "copy the weights into transparent huge pages at load (slower load, faster decode)")
 	fs.BoolVar(&o.Int8Experts, "int8-experts", false, "decode the MoE experts with int8 activations (AVX-512 VNNI; approximate, off: float32)")
+	device := fs.String("device", "auto", deviceFlagHelp)
+	graphs := fs.Bool("cuda-graphs", true, "CUDA: replay decode steps as CUDA graphs (false: launch kernel by kernel)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -90,14 +119,27 @@ func benchDecode(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *dir == "" {
 		return fmt.Errorf("--model DIR is required")
 	}
-	isa, err := benchISA(*isaName, o.Threads)
-	if err != nil {
-		return err
-	}
 	if *membw < 1 {
 		return fmt.Errorf("--membw-mib %d: want at least 1", *membw)
 	}
-	o.ISA, o.MemBWBytes = isa, *membw<<20
+	o.MemBWBytes = *membw << 20
+	gpu, err := bench.OpenDevice(*device, stderr)
+	if err != nil {
+		return err
+	}
+	if gpu != nil {
+		defer gpu.Close()
+		for _, f := range []string{"threads", "isa", "profile", "hugepages", "int8-experts"} {
+			if fs.Changed(f) {
+				return fmt.Errorf("--%s applies to the CPU backend, not %s", f, gpu.Name())
+			}
+		}
+		o.GPU, o.NoGraphs = gpu, !*graphs
+	} else {
+		if o.ISA, err = benchISA(*isaName, o.Threads); err != nil {
+			return err
+		}
+	}
 	r, err := bench.Decode(ctx, *dir, o)
 	if err != nil {
 		return err
@@ -113,8 +155,13 @@ func benchDecode(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 func printReport(w io.Writer, r *bench.Report) {
 	gb := func(b float64) float64 { return b / 1e9 }
-	fmt.Fprintf(w, "model %s: %d layers, %d experts; %d threads, %s; loaded in %.1fs\n", r.Model, r.Layers, r.Experts, r.Threads, r.ISA, r.LoadSeconds)
-	fmt.Fprintf(w, "membw: %.1f GB/s read (measured in this run)\n\n", r.MemBWGBps)
+	if r.PeakGBps > 0 { // CUDA
+		fmt.Fprintf(w, "model %s: %d layers, %d experts; %s; loaded in %.1fs\n", r.Model, r.Layers, r.Experts, r.Device, r.LoadSeconds)
+		fmt.Fprintf(w, "membw: %.1f GB/s read (measured in this run by a kernel; theoretical %.0f GB/s)\n\n", r.MemBWGBps, r.PeakGBps)
+	} else {
+		fmt.Fprintf(w, "model %s: %d layers, %d experts; %d threads, %s; loaded in %.1fs\n", r.Model, r.Layers, r.Experts, r.Threads, r.ISA, r.LoadSeconds)
+		fmt.Fprintf(w, "membw: %.1f GB/s read (measured in this run)\n\n", r.MemBWGBps)
+	}
 	fmt.Fprintf(w, "| test | depth | t/s |\n|---|---|---|\n")
 	if r.PromptTokens > 0 {
 		fmt.Fprintf(w, "| pp%d | %d | %.2f ± %.2f |\n", r.PromptTokens, r.Depth, r.Prefill.Mean, r.Prefill.Std)
@@ -124,7 +171,19 @@ func printReport(w io.Writer, r *bench.Report) {
 		b := r.BytesBreakdown
 		fmt.Fprintf(w, "\nbytes per decoded token: %.3f GB (attention %.3f, experts %.3f, router %.4f, unembedding %.3f, kv %.4f, embedding %.6f)\n",
 			gb(r.BytesPerToken), gb(b.Attention), gb(b.Experts), gb(b.Router), gb(b.Unembedding), gb(b.KV), gb(b.Embedding))
-		fmt.Fprintf(w, "decode: %.1f GB/s = %.0f%% of the measured read bandwidth\n", r.DecodeGBps, 100*r.Fraction)
+		fmt.Fprintf(w, "decode: %.1f GB/s = %.0f%% of the measured read bandwidth", r.DecodeGBps, 100*r.Fraction)
+		if r.PeakGBps > 0 {
+			fmt.Fprintf(w, ", %.0f%% of the theoretical", 100*r.FractionOfPeak)
+		}
+		fmt.Fprintln(w)
+	}
+	if g := r.Graphs; g != nil {
+		fmt.Fprintf(w, "CUDA graphs: %v; %d sequences run: %d launched kernel by kernel, %d captured, %d replayed",
+			g.Enabled, g.Flushes, g.Eager, g.Captures, g.Replays)
+		if g.Disabled != "" {
+			fmt.Fprintf(w, " (turned off: %s)", g.Disabled)
+		}
+		fmt.Fprintln(w)
 	}
 	if len(r.Profile) > 0 {
 		fmt.Fprintf(w, "\n| op | ms/token | share | waiting | GB/s |\n|---|---|---|---|---|\n")

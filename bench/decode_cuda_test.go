@@ -1,0 +1,96 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/gptoss/gptoss/backend/cuda"
+	"github.com/gptoss/gptoss/kernels"
+)
+
+// TestOpenDevice: cpu opens nothing; auto opens GPU 0 when there is one
+// and otherwise says why in one line; an explicit cuda without a GPU is an
+// error naming the flag; a bad value is refused.
+func TestOpenDevice(t *testing.T) {
+	_, gpuErr := cuda.Devices()
+	var log bytes.Buffer
+	if g, err := OpenDevice("cpu", &log); g != nil || err != nil || log.Len() != 0 {
+		t.Errorf("cpu: %v, %v, log %q", g, err, log.String())
+	}
+	g, err := OpenDevice("auto", &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gpuErr != nil {
+		if g != nil || strings.Count(log.String(), "\n") != 1 || !strings.Contains(log.String(), "using the CPU") {
+			t.Errorf("auto without a GPU: %v, log %q", g, log.String())
+		}
+		if _, err := OpenDevice("cuda", &log); err == nil || !strings.Contains(err.Error(), "--device cuda") {
+			t.Errorf("--device cuda without a GPU: %v", err)
+		}
+	} else {
+		if g == nil || log.Len() != 0 {
+			t.Errorf("auto with a GPU: %v, log %q", g, log.String())
+		}
+		if g != nil {
+			g.Close()
+		}
+	}
+	if _, err := OpenDevice("gpu", &log); err == nil {
+		t.Error("--device gpu accepted")
+	}
+}
+
+// TestDecodeCUDA runs the benchmark on the GPU on the small golden
+// checkpoint, with and without CUDA graphs: the rates and bandwidths are
+// there, the counted dense bytes equal the checkpoint's attention, router
+// and unembedding sizes (the breakdown adds up), the bytes per token agree
+// with the CPU backend's count (the same keys, and the experts of the
+// same routing up to rare near-ties), and graphs were replayed only when
+// asked for.
+func TestDecodeCUDA(t *testing.T) {
+	g, err := cuda.New(0)
+	if err != nil {
+		t.Skipf("no CUDA device: %v", err)
+	}
+	defer g.Close()
+	o := DecodeOptions{PromptTokens: 9, GenTokens: 6, Repeats: 2, Depth: 3, MemBWBytes: 256 << 20, GPU: g}
+	c := o
+	c.GPU, c.Threads, c.ISA = nil, 2, kernels.Detect()
+	want, err := Decode(context.Background(), "../testdata/shapes", c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, noGraphs := range []bool{false, true} {
+		o.NoGraphs = noGraphs
+		r, err := Decode(context.Background(), "../testdata/shapes", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, _ := json.Marshal(r)
+		t.Logf("graphs %v: %s", !noGraphs, js)
+		if r.DecodeTokS <= 0 || r.PrefillTokS <= 0 || r.MemBWGBps <= 0 || r.PeakGBps <= 0 || r.DecodeGBps <= 0 || !strings.HasPrefix(r.Device, "cuda:0") {
+			t.Fatalf("missing rates: %+v", r)
+		}
+		b := r.BytesBreakdown
+		sum := b.Attention + b.Router + b.Unembedding + b.Experts + b.KV + b.Embedding
+		if math.Abs(sum-r.BytesPerToken) > 1e-6*r.BytesPerToken {
+			t.Errorf("breakdown sums to %g, bytes per token %g", sum, r.BytesPerToken)
+		}
+		if b.KV != want.BytesBreakdown.KV || b.Embedding != want.BytesBreakdown.Embedding ||
+			math.Abs(b.Experts-want.BytesBreakdown.Experts) > 0.1*want.BytesBreakdown.Experts || b.Experts <= 0 {
+			t.Errorf("counted %+v, the CPU backend %+v", b, want.BytesBreakdown)
+		}
+		if gs := r.Graphs; gs == nil || gs.Enabled == noGraphs || (gs.Replays > 0) == noGraphs {
+			t.Errorf("graphs asked %v, ran %+v", !noGraphs, gs)
+		}
+	}
+	o.Profile = true
+	if _, err := Decode(context.Background(), "../testdata/shapes", o); err == nil {
+		t.Error("--profile accepted on CUDA")
+	}
+}
