@@ -33,6 +33,9 @@ type DecodeOptions struct {
 	// NoGraphs runs the CUDA decode steps launch by launch instead of
 	// replaying CUDA graphs.
 	NoGraphs bool
+	// TensorCores runs the CUDA batch products on the tensor cores
+	// (cuda.Backend.SetTensorCores): prefill, not batch-1 decode.
+	TensorCores bool
 }
 
 // OpProfile is the decode time of one kind of op, per decoded token.

@@ -68,6 +68,7 @@ func decodeCUDA(ctx context.Context, dir string, o DecodeOptions) (*Report, erro
 	if err := g.SetGraphs(!o.NoGraphs); err != nil {
 		return nil, err
 	}
+	g.SetTensorCores(o.TensorCores)
 	t0 := time.Now()
 	ck, err := loader.Open(dir)
 	if err != nil {

@@ -51,6 +51,8 @@ type Backend struct {
 	// tiledShared is the dynamic shared memory attn_tiled may use (48 KiB
 	// until raised for a larger head dimension).
 	tiledShared int
+	// tensorCores routes batch products to matmul_bf16_tc (SetTensorCores).
+	tensorCores bool
 
 	dead deadList
 }
@@ -65,7 +67,7 @@ const (
 // kernelSet holds every kernel of the module, looked up once.
 type kernelSet struct {
 	embed, rmsnorm, add, copyRows, rope          *driver.Function
-	matvec, matmul                               *driver.Function
+	matvec, matmul, matmulTC                     *driver.Function
 	attnSplit, attnCombine, attnTiled, kvStore   *driver.Function
 	topk, gateUp, down, combine, grouped, swiglu *driver.Function
 	argmax, topP, readBW                         *driver.Function
@@ -139,7 +141,7 @@ func (b *Backend) init() error {
 	}{
 		{&b.k.embed, "embed_bf16"}, {&b.k.rmsnorm, "rmsnorm"}, {&b.k.add, "add_f32"},
 		{&b.k.copyRows, "copy_rows"}, {&b.k.rope, "rope"},
-		{&b.k.matvec, "matvec_bf16"}, {&b.k.matmul, "matmul_bf16"},
+		{&b.k.matvec, "matvec_bf16"}, {&b.k.matmul, "matmul_bf16"}, {&b.k.matmulTC, "matmul_bf16_tc"},
 		{&b.k.attnSplit, "attn_split"}, {&b.k.attnCombine, "attn_combine"}, {&b.k.attnTiled, "attn_tiled"},
 		{&b.k.kvStore, "kv_store"},
 		{&b.k.topk, "topk_softmax"}, {&b.k.gateUp, "moe_gate_up_swiglu"}, {&b.k.down, "moe_down"},

@@ -142,6 +142,26 @@ func TestLinear(t *testing.T) {
 	}
 }
 
+// TestLinearTensorCores checks the tensor-core product against the CPU.
+// Its activations carry about 16 mantissa bits (two BF16 halves), so the
+// bound is looser than the float32 kernel's 1e-10 but far below what BF16
+// activations alone would give (around 1e-5).
+func TestLinearTensorCores(t *testing.T) {
+	p := newPair(t)
+	p.gpu.SetTensorCores(true)
+	for _, s := range [][3]int{{16, 64, 64}, {17, 67, 45}, {70, 201, 96}, {130, 64, 2880}, {65, 2880, 4096}, {200, 33, 17}} {
+		n, out, in := s[0], s[1], s[2]
+		x := p.acts(n, in, 1)
+		w := p.weight([]int{out, in}, 0.1)
+		bias := p.weight([]int{out}, 0.1)
+		y := p.empty(n, out)
+		p.do("linear", p.cpu.Linear(y.c, x.c, w.c, bias.c, n), p.gpu.Linear(y.g, x.g, w.g, bias.g, n))
+		p.check(fmt.Sprintf("tensor-core linear n=%d %dx%d", n, out, in), y, n, 1e-9)
+		p.do("linear", p.cpu.Linear(y.c, x.c, w.c, nil, n), p.gpu.Linear(y.g, x.g, w.g, nil, n))
+		p.check(fmt.Sprintf("tensor-core linear n=%d %dx%d no bias", n, out, in), y, n, 1e-9)
+	}
+}
+
 func TestRoPETopK(t *testing.T) {
 	p := newPair(t)
 	rope, err := attention.NewYaRN(64, attention.YaRNParams{Theta: 150000, Factor: 32, BetaFast: 32, BetaSlow: 1, OriginalCtx: 4096})

@@ -9,15 +9,25 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/gptoss/gptoss/backend/cuda"
 	"github.com/gptoss/gptoss/loader"
 	"github.com/gptoss/gptoss/model"
 )
 
 // TestGoldenGPU runs the golden fixtures (testdata/GOLDEN.md) end to end on
 // the GPU, in prefill, decode and chunked modes, with the bound the CPU
-// backend meets: max |Δlogit| ≤ 2e-4 + 2e-5·max|expected| per position.
+// backend meets: max |Δlogit| ≤ 2e-4 + 2e-5·max|expected| per position;
+// once as configured by default and once with the tensor-core products
+// (which decide whether they can become the default).
 func TestGoldenGPU(t *testing.T) {
 	be := gpu(t)
+	t.Run("default", func(t *testing.T) { golden(t, be) })
+	be.SetTensorCores(true)
+	defer be.SetTensorCores(false)
+	t.Run("tensor-cores", func(t *testing.T) { golden(t, be) })
+}
+
+func golden(t *testing.T, be *cuda.Backend) {
 	for _, f := range []struct{ name, dir, layout, expected string }{
 		{"tiny", "../../testdata/tiny", "hf", "../../testdata/tiny-expected"},
 		{"shapes", "../../testdata/shapes", "hf", "../../testdata/shapes-expected"},

@@ -105,6 +105,19 @@ func (b *Backend) RMSNorm(dst, x, gain backend.Tensor, n int, eps float32) error
 // kernel reads each weight once for all of them.
 const matvecRows = 8
 
+// tensorMinRows is the batch from which, with SetTensorCores, products
+// run on the tensor cores: below it the tile would be mostly padding.
+const tensorMinRows = 16
+
+// SetTensorCores routes Linear over tensorMinRows rows or more (prefill
+// and large batches: q, k, v, o, router, unembedding) to the tensor-core
+// kernel, BF16 weights times activations split into two BF16 halves with
+// float32 accumulation. Off by default: the float32 kernel is the one the
+// golden fixtures were checked with; the tensor-core path is checked
+// against the CPU by a normalised-MSE bound and against the golden
+// fixtures by TestGoldenGPU, on a GPU.
+func (b *Backend) SetTensorCores(on bool) { b.tensorCores = on }
+
 // Linear implements backend.Backend.
 func (b *Backend) Linear(dst, x, w, bias backend.Tensor, n int) error {
 	d, err := as[*floats]("linear", dst)
@@ -149,8 +162,12 @@ func (b *Backend) Linear(dst, x, w, bias backend.Tensor, n int) error {
 		b.a().Ptr(d.p).Ptr(s.p).Ptr(m.p).Ptr(bp).Int(n).Int(out).Int(in)
 		return b.launch(b.k.matvec, driver.D1(ceil(out, 8)), driver.D1(256), 0)
 	}
+	grid := driver.Dim3{X: uint32(ceil(out, 64)), Y: uint32(ceil(n, 64)), Z: 1}
 	b.a().Ptr(d.p).Ptr(s.p).Ptr(m.p).Ptr(bp).Int(n).Int(out).Int(in)
-	return b.launch(b.k.matmul, driver.Dim3{X: uint32(ceil(out, 64)), Y: uint32(ceil(n, 64)), Z: 1}, driver.D1(256), 0)
+	if b.tensorCores && n >= tensorMinRows {
+		return b.launch(b.k.matmulTC, grid, driver.D1(128), 0)
+	}
+	return b.launch(b.k.matmul, grid, driver.D1(256), 0)
 }
 
 // Add implements backend.Backend.

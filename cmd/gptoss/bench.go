@@ -112,6 +112,7 @@ func benchDecode(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.BoolVar(&o.Int8Experts, "int8-experts", false, "decode the MoE experts with int8 activations (AVX-512 VNNI; approximate, off: float32)")
 	device := fs.String("device", "auto", deviceFlagHelp)
 	graphs := fs.Bool("cuda-graphs", true, "CUDA: replay decode steps as CUDA graphs (false: launch kernel by kernel)")
+	fs.BoolVar(&o.TensorCores, "tensor-cores", false, "CUDA: batch products (prefill) on the tensor cores, BF16 weights × split-BF16 activations")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -136,6 +137,11 @@ func benchDecode(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		o.GPU, o.NoGraphs = gpu, !*graphs
 	} else {
+		for _, f := range []string{"cuda-graphs", "tensor-cores"} {
+			if fs.Changed(f) {
+				return fmt.Errorf("--%s applies to the CUDA backend; this run uses the CPU", f)
+			}
+		}
 		if o.ISA, err = benchISA(*isaName, o.Threads); err != nil {
 			return err
 		}
