@@ -68,6 +68,11 @@ func benchMemBW(args []string, stdout, stderr io.Writer) error {
 	}
 	if gpu != nil {
 		defer gpu.Close()
+		for _, f := range []string{"threads", "isa"} {
+			if fs.Changed(f) {
+				return fmt.Errorf("--%s applies to the CPU, not %s", f, gpu.Name())
+			}
+		}
 		r, err := bench.MemBWCUDA(gpu, *size<<20, *rounds)
 		if err != nil {
 			return err
