@@ -35,11 +35,16 @@ type Backend struct {
 	args driver.Args // the next eager launch's arguments
 	g    graphState  // deferred launches and CUDA graphs (graph.go)
 
-	stage   stagingRing
-	scratch [4]deviceBuf // attention partials; MoE hidden, act, y
-	host    []byte       // host-side packing buffer, reused
-	ints    []int32      // host-side index lists, reused
-	floats  []float32    // host-side cos/sin rows, reused
+	stage stagingRing
+	// stageGen counts staging generations: it moves on whenever staged
+	// memory may be reused (the ring wraps, the arena is flushed, either
+	// is reallocated), so a staged address is reusable while it is equal.
+	stageGen uint64
+	rope     ropeCache
+	scratch  [4]deviceBuf // attention partials; MoE hidden, act, y
+	host     []byte       // host-side packing buffer, reused
+	ints     []int32      // host-side index lists, reused
+	floats   []float32    // host-side cos/sin rows, reused
 
 	// status is a small device buffer the kernels report into: the
 	// error word (statusErr) and the selected experts' bytes
@@ -277,6 +282,7 @@ func (b *Backend) stageBytes(p []byte) (driver.DevicePtr, error) {
 		if err := b.sync(); err != nil {
 			return 0, err
 		}
+		b.stageGen++
 		if r.host != nil {
 			r.host.Free()
 			b.ctx.Free(r.dev)
@@ -299,6 +305,7 @@ func (b *Backend) stageBytes(p []byte) (driver.DevicePtr, error) {
 			return 0, err
 		}
 		r.off = 0
+		b.stageGen++
 	}
 	copy(r.host.Bytes()[r.off:], p)
 	if err := b.s.CopyHtoD(r.dev+driver.DevicePtr(r.off), r.host, r.off, len(p)); err != nil {

@@ -168,10 +168,22 @@ func TestRoPETopK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := p.acts(7, 3*64, 1)
+	// Within one step the second call reuses the staged cos/sin rows of
+	// the first (as k does q's), the third has other positions and must
+	// not; reads come only after all three.
 	segs := []backend.Segment{{Row: 0, Pos: 0, Len: 4}, {Row: 4, Pos: 100000, Len: 3}}
-	p.do("rope", p.cpu.RoPE(x.c, 3, rope, segs), p.gpu.RoPE(x.g, 3, rope, segs))
-	p.check("rope", x, 7, 1e-12)
+	var xs []both
+	for i, heads := range []int{3, 1, 3} {
+		if i == 2 {
+			segs[1].Pos = 5
+		}
+		x := p.acts(7, heads*64, 1)
+		p.do("rope", p.cpu.RoPE(x.c, heads, rope, segs), p.gpu.RoPE(x.g, heads, rope, segs))
+		xs = append(xs, x)
+	}
+	for i, x := range xs {
+		p.check(fmt.Sprintf("rope call %d", i), x, 7, 1e-12)
+	}
 
 	for _, s := range [][3]int{{1, 32, 4}, {11, 32, 4}, {5, 7, 3}, {300, 128, 4}} {
 		n, e, k := s[0], s[1], s[2]

@@ -191,6 +191,7 @@ func (b *Backend) stageArena(p []byte) (driver.DevicePtr, error) {
 			return 0, err
 		}
 		if n > g.size {
+			b.stageGen++
 			if g.host != nil {
 				g.host.Free()
 				b.ctx.Free(g.dev)
@@ -225,6 +226,7 @@ func (b *Backend) flush() error {
 	if g.off > 0 {
 		err := b.s.CopyHtoD(g.dev, g.host, 0, g.off)
 		g.off = 0
+		b.stageGen++ // the arena restarts
 		if err != nil {
 			return err
 		}

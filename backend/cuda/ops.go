@@ -210,25 +210,51 @@ func (b *Backend) RoPE(x backend.Tensor, heads int, rope *attention.RoPE, segs [
 			return fmt.Errorf("cuda: rope: segment rows %d+%d past %d", s.Row, s.Len, t.rows)
 		}
 	}
+	c := &b.rope
+	if c.rope != rope || len(c.rows) != len(segs) {
+		c.rope, c.rows = rope, append(c.rows[:0], make([]ropeRows, len(segs))...)
+	}
 	// One launch per segment keeps each launch's rows contiguous.
-	for _, s := range segs {
+	for i, s := range segs {
 		if s.Len == 0 {
 			continue
 		}
-		cs := b.hostFloats(s.Len * hd)
-		for i := range s.Len {
-			rope.CosSin(s.Pos+i, cs[i*hd:i*hd+hd/2], cs[i*hd+hd/2:(i+1)*hd])
+		e := &c.rows[i]
+		if e.ptr == 0 || e.gen != b.stageGen || e.pos != s.Pos || e.len != s.Len {
+			cs := b.hostFloats(s.Len * hd)
+			for j := range s.Len {
+				rope.CosSin(s.Pos+j, cs[j*hd:j*hd+hd/2], cs[j*hd+hd/2:(j+1)*hd])
+			}
+			p, err := b.stageFloats(cs)
+			if err != nil {
+				return err
+			}
+			// Staging may have started a new generation; the rows live in
+			// the one current after it.
+			*e = ropeRows{pos: s.Pos, len: s.Len, gen: b.stageGen, ptr: p}
 		}
-		cp, err := b.stageFloats(cs)
-		if err != nil {
-			return err
-		}
-		b.a().Ptr(t.row(s.Row)).Ptr(cp).Int(heads).Int(hd).Int(t.cols)
+		b.a().Ptr(t.row(s.Row)).Ptr(e.ptr).Int(heads).Int(hd).Int(t.cols)
 		if err := b.launch(b.k.rope, driver.D1(s.Len), driver.D1(128), 0); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// ropeCache remembers where each segment's cos/sin rows were staged: q
+// and k of every layer rotate by the same positions, so a step computes
+// them (in float64) and stages them once instead of twice per layer. Rows
+// are reused only within the staging generation they were staged in
+// (b.stageGen), during which nothing overwrites them.
+type ropeCache struct {
+	rope *attention.RoPE
+	rows []ropeRows // per segment
+}
+
+type ropeRows struct {
+	pos, len int
+	gen      uint64
+	ptr      driver.DevicePtr
 }
 
 // rowMetaBytes is sizeof(RowMeta) in attention.cu.
