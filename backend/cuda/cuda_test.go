@@ -252,7 +252,7 @@ func TestMoE(t *testing.T) {
 // the other sequence's row in the same batch takes the split-K ones.
 func TestAttention(t *testing.T) {
 	p := newPair(t)
-	attentionCase(t, p, 6, 2, 64, 5, 600, [][]int{{7, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {9, 2}, {300, 1}, {1, 1}})
+	attentionCase(t, p, p.weight([]int{6}, 1), 2, 64, 5, 600, [][]int{{7, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {9, 2}, {300, 1}, {1, 1}})
 }
 
 // TestAttentionTiled checks the tiled prefill kernel against the CPU on
@@ -260,13 +260,36 @@ func TestAttention(t *testing.T) {
 // 16-row threshold, windows narrower and wider than a 32-key tile, a head
 // dimension that is not a multiple of 32, and chunks that start deep in a
 // sequence (keys from the cache and from the chunk's own rows).
+//
+// The last case has every sink at −∞ (the no-sinks ablation), which the
+// kernels must treat as an empty softmax term rather than a start value.
 func TestAttentionTiled(t *testing.T) {
 	p := newPair(t)
-	for _, c := range []struct{ heads, kvHeads, hd, window int }{
-		{6, 2, 64, 5}, {6, 3, 40, 45}, {4, 4, 64, 33}, {8, 1, 72, 128},
+	for _, c := range []struct {
+		heads, kvHeads, hd, window int
+		noSinks                    bool
+	}{
+		{6, 2, 64, 5, false}, {6, 3, 40, 45, false}, {4, 4, 64, 33, false}, {8, 1, 72, 128, false}, {6, 2, 64, 45, true},
 	} {
-		t.Run(fmt.Sprintf("h%d_kv%d_hd%d_w%d", c.heads, c.kvHeads, c.hd, c.window), func(t *testing.T) {
-			attentionCase(t, p, c.heads, c.kvHeads, c.hd, c.window, 400,
+		t.Run(fmt.Sprintf("h%d_kv%d_hd%d_w%d_nosinks%v", c.heads, c.kvHeads, c.hd, c.window, c.noSinks), func(t *testing.T) {
+			sinks := p.weight([]int{c.heads}, 1)
+			if c.noSinks {
+				data := make([]byte, 2*c.heads)
+				for i := range c.heads {
+					data[2*i], data[2*i+1] = 0x80, 0xFF // BF16 −∞
+				}
+				w := loader.Tensor{Name: "no sinks", DType: loader.BF16, Shape: []int{c.heads}, Data: data}
+				cs, err := p.cpu.Weight(w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				gs, err := p.gpu.Weight(w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sinks = both{cs, gs}
+			}
+			attentionCase(t, p, sinks, c.kvHeads, c.hd, c.window, 400,
 				[][]int{{37, 1, 16}, {1, 70, 15}, {33, 2, 1}, {1, 1, 100}, {65, 17, 1}})
 		})
 	}
@@ -274,11 +297,12 @@ func TestAttentionTiled(t *testing.T) {
 
 // attentionCase runs len(steps[0]) sequences through the given steps
 // (each step lists every sequence's row count) on a sliding layer and a
-// full one, comparing every output with the CPU backend.
-func attentionCase(t *testing.T, p *pair, heads, kvHeads, hd, window, maxLen int, steps [][]int) {
+// full one, comparing every output with the CPU backend. There are as
+// many query heads as sinks.
+func attentionCase(t *testing.T, p *pair, sinks both, kvHeads, hd, window, maxLen int, steps [][]int) {
 	t.Helper()
+	heads := sinks.c.Shape()[0]
 	spec := backend.KVSpec{Layers: 2, KVHeads: kvHeads, HeadDim: hd, Sliding: []bool{true, false}, Window: window, MaxLen: maxLen}
-	sinks := p.weight([]int{heads}, 1)
 	caches := make([][2]backend.KVCache, len(steps[0])) // [sequence][cpu, gpu]
 	for s := range caches {
 		var err error

@@ -137,8 +137,9 @@ KERNEL void attn_combine(float *o, const float *part, const float *sinks, const 
 // Causal plus window mask: the row at position t sees key p when p ≤ t
 // and, on sliding layers, t − p < window. The running state starts from
 // the sink (max = sink, sum = exp(sink − sink) = 1), so the sink needs no
-// pass of its own and a row whose keys are all masked in a tile keeps a
-// finite max (no −inf − −inf).
+// pass of its own. A sink of −∞ (the no-sinks ablation) starts an empty
+// state instead (sum 0), whose rescaling factor is then 0, not
+// exp(−∞ − −∞); every row sees at least its own key, so the sum ends > 0.
 //
 // tiles[2i], tiles[2i+1]: first batch row and row count (≤ ATT_TQ) of tile
 // i. Dynamic shared memory: (ATT_TQ·hd + ATT_TK·(hd+1) + ATT_TK·hd) floats;
@@ -170,7 +171,7 @@ KERNEL void attn_tiled(float *o, const float *q, const float *k, const float *v,
 #pragma unroll
 	for (int rr = 0; rr < ATT_RPW; rr++) {
 		mx[rr] = sink;
-		l[rr] = 1.f;
+		l[rr] = sink == -INFINITY ? 0.f : 1.f;
 #pragma unroll
 		for (int j = 0; j < ATT_MAXD; j++) acc[rr][j] = 0.f;
 	}
@@ -201,9 +202,9 @@ KERNEL void attn_tiled(float *o, const float *q, const float *k, const float *v,
 				for (int d = 0; d < hd; d++) dot += qr[d] * kr[d];
 				sc = dot * scale;
 			}
-			float nm = fmaxf(mx[rr], warp_max(sc)); // finite: mx starts at the sink
+			float nm = fmaxf(mx[rr], warp_max(sc));
 			float e = seen ? expf(sc - nm) : 0.f;
-			float corr = expf(mx[rr] - nm);
+			float corr = mx[rr] == -INFINITY ? 0.f : expf(mx[rr] - nm);
 			l[rr] = l[rr] * corr + warp_sum(e);
 			mx[rr] = nm;
 #pragma unroll
