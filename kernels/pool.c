@@ -22,6 +22,7 @@ struct gptoss_pool {
 	_Atomic uint64_t gen;     // bumped once per job
 	_Atomic long pending;     // workers still running the current job
 	_Atomic long next;        // the next chunk of the job's products
+	_Atomic long next_attn;   // the next attention item
 	_Atomic long sleepers;    // workers asleep or about to sleep
 	_Atomic int quit;
 	const gptoss_job *job;    // written before gen is bumped
@@ -33,13 +34,6 @@ static long now_ns(void) {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000000000L + ts.tv_nsec;
-}
-
-static void span(long n, long part, long parts, long align, long *lo, long *hi) {
-	long units = (n + align - 1) / align;
-	long a = units * part / parts * align, b = units * (part + 1) / parts * align;
-	*lo = a < n ? a : n;
-	*hi = b < n ? b : n;
 }
 
 // Products are cut into chunks of whole rows, about CHUNK_BYTES of weights
@@ -81,7 +75,7 @@ static void run_rows(const gptoss_job *j, const gptoss_item *it, long lo, long h
 	}
 }
 
-static void run_part(gptoss_pool *p, const gptoss_job *j, long part, long parts) {
+static void run_part(gptoss_pool *p, const gptoss_job *j, long part) {
 	const gptoss_item *items = (const gptoss_item *)j->items;
 	long item = 0, base = 0, per = j->nitems > 0 ? chunk_rows(j, &items[0]) : 0;
 	long count = j->nitems > 0 ? (items[0].rows + per - 1) / per : 0;
@@ -100,11 +94,14 @@ static void run_part(gptoss_pool *p, const gptoss_job *j, long part, long parts)
 		run_rows(j, it, lo, hi);
 	}
 	if (j->nattn > 0) {
+		// Items are taken one at a time from a shared counter: a causal
+		// prefill's rows see ever more keys, and a static split gave the
+		// last part three times the first one's work.
 		const gptoss_attn_item *a = (const gptoss_attn_item *)j->attn;
 		float *scores = ((float *const *)j->scores)[part];
-		long lo, hi;
-		span(j->nattn, part, parts, 1, &lo, &hi);
-		for (long i = lo; i < hi; i++) {
+		for (;;) {
+			long i = atomic_fetch_add_explicit(&p->next_attn, 1, memory_order_relaxed);
+			if (i >= j->nattn) break;
 			const gptoss_attn_item *t = &a[i];
 			const float *k[3], *v[3];
 			for (int r = 0; r < 3; r++) k[r] = (const float *)t->k[r], v[r] = (const float *)t->v[r];
@@ -154,7 +151,7 @@ static void *worker(void *arg) {
 			if (g == seen) return NULL; // quit
 		}
 		seen = g;
-		run_part(p, p->job, wa.part, p->threads);
+		run_part(p, p->job, wa.part);
 		atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
 	}
 }
@@ -194,19 +191,21 @@ void gptoss_pool_free(gptoss_pool *p) {
 long gptoss_pool_run(gptoss_pool *p, const gptoss_job *job) {
 	if (p->threads == 1) {
 		atomic_store(&p->next, 0);
-		run_part(p, job, 0, 1);
+		atomic_store(&p->next_attn, 0);
+		run_part(p, job, 0);
 		return 0;
 	}
 	p->job = job;
 	atomic_store_explicit(&p->pending, p->threads - 1, memory_order_relaxed);
 	atomic_store_explicit(&p->next, 0, memory_order_relaxed);
+	atomic_store_explicit(&p->next_attn, 0, memory_order_relaxed);
 	atomic_fetch_add(&p->gen, 1); // seq_cst: pairs with the sleepers check below
 	if (atomic_load(&p->sleepers) > 0) {
 		pthread_mutex_lock(&p->mu);
 		pthread_cond_broadcast(&p->cv);
 		pthread_mutex_unlock(&p->mu);
 	}
-	run_part(p, job, 0, p->threads);
+	run_part(p, job, 0);
 	long t0 = job->time_wait ? now_ns() : 0;
 	for (long spins = 1; atomic_load_explicit(&p->pending, memory_order_acquire) != 0; spins++) {
 		_mm_pause();

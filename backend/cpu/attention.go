@@ -102,22 +102,19 @@ type attentionTask struct {
 }
 
 func (t *attentionTask) run(part, parts int) {
-	lo, hi := span(t.items, part, parts, 1)
+	// Items are dealt round-robin (item g to part g mod parts): a causal
+	// prefill's later rows see more keys, so contiguous shares would load
+	// the last part most.
 	first := 0 // item number of the segment's first item
 	for _, s := range t.segs {
 		n := s.Len * t.kvHeads
-		if first >= hi {
-			return
-		}
-		if first+n > lo {
-			c := s.Cache.(*attention.Cache)
-			var spans kernels.KeySpans
-			for i := max(lo-first, 0); i < min(hi-first, n); i++ {
-				row, kv := i/t.kvHeads, i%t.kvHeads
-				t.keySpans(&spans, c, s, row)
-				t.isa.Attention(t.o.row(s.Row+row), t.q.row(s.Row+row), kv*t.group, (kv+1)*t.group, t.group, t.hd,
-					&spans, t.sinks, t.scale, t.scores[part])
-			}
+		c := s.Cache.(*attention.Cache)
+		var spans kernels.KeySpans
+		for i := ((part-first)%parts + parts) % parts; i < n; i += parts {
+			row, kv := i/t.kvHeads, i%t.kvHeads
+			t.keySpans(&spans, c, s, row)
+			t.isa.Attention(t.o.row(s.Row+row), t.q.row(s.Row+row), kv*t.group, (kv+1)*t.group, t.group, t.hd,
+				&spans, t.sinks, t.scale, t.scores[part])
 		}
 		first += n
 	}
