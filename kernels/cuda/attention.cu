@@ -236,9 +236,14 @@ KERNEL void attn_tiled(float *o, const float *q, const float *k, const float *v,
 
 // Store each row's k, v into its sequence's cache, after every row has
 // attended (a ring slot may hold a key an earlier row of the chunk needs).
+// On a sliding layer, a segment longer than the window has several rows
+// per ring slot; only the last one, the row window rows further on being
+// in another segment or past the batch, stores (blocks run in no order,
+// so letting all of them write would leave any of them in the slot).
 // grid (rows), block 256.
 KERNEL void kv_store(const float *k, const float *v, const RowMeta *meta, int kv_dim) {
 	RowMeta m = meta[blockIdx.x];
+	if (m.window && blockIdx.x + m.window < gridDim.x && meta[blockIdx.x + m.window].seg_row == m.seg_row) return;
 	int slot = m.window ? m.pos % m.window : m.pos;
 	float *kc = (float *)m.k_cache + (int64_t)slot * kv_dim;
 	float *vc = (float *)m.v_cache + (int64_t)slot * kv_dim;
