@@ -8,6 +8,13 @@
 #define SUFFIX avx2
 #include "simd_portable.h"
 
+void gptoss_attention_avx2(float *out, const float *q, long h0, long h1, long group, long hd, const float *k0,
+                           const float *v0, long n0, const float *k1, const float *v1, long n1, const float *k2,
+                           const float *v2, long n2, long kvstride, const float *sinks, float scale, float *scores) {
+	attention_portable_avx2(out, q, h0, h1, group, hd, k0, v0, n0, k1, v1, n1, k2, v2, n2, kvstride, sinks, scale,
+	                        scores);
+}
+
 #define AI static inline __attribute__((always_inline))
 
 AI float hsum8(__m256 v) {

@@ -464,6 +464,127 @@ void gptoss_matmul_mxfp4_avx512(float *dst, const float *xs, long n, const uint8
 	mp_batch(dst, xs, n, blocks, scales, rows, cols, bias, lo, hi, lut);
 }
 
+// exp512 is exp_poly (simd_portable.h) on 16 lanes, the same operations.
+AI __m512 exp512(__m512 x) {
+	x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+	__m512 n = _mm512_sub_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(12582912.0f)),
+	                         _mm512_set1_ps(12582912.0f));
+	__m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+	__m512 p = _mm512_set1_ps(1.9875691500e-4f);
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+	p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+	__m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
+	return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+// hsum16 returns the lane sums of a[0…15] as one vector (lane i: a[i]),
+// the same tree of additions for every lane, so a key's score does not
+// depend on its place in the block.
+AI __m512 hsum16(__m512 a[16]) {
+	__m512 b[8], c[4], d[2];
+	for (int i = 0; i < 8; i++)
+		b[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+	// b[i] lanes (per 128-bit quarter): a2i, a2i+1, a2i, a2i+1 partial sums.
+	for (int i = 0; i < 4; i++) {
+		__m512d x = _mm512_castps_pd(b[2 * i]), y = _mm512_castps_pd(b[2 * i + 1]);
+		c[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+	}
+	// c[i] quarter q holds keys 4i…4i+3 (sums over lanes q·4…q·4+3).
+	for (int i = 0; i < 2; i++)
+		d[i] = _mm512_add_ps(_mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], 0x88),
+		                     _mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], 0xDD));
+	// d[i] quarters: keys 8i…8i+3 (quarters 0+1 of c[2i]), 8i+4…8i+7
+	// (c[2i+1]), 8i…8i+3 (quarters 2+3), 8i+4…8i+7.
+	__m512 e = _mm512_add_ps(_mm512_shuffle_f32x4(d[0], d[1], 0x88), _mm512_shuffle_f32x4(d[0], d[1], 0xDD));
+	return e;
+}
+
+// attention64 is attention_portable for 64-wide heads: the scores of 16
+// keys at a time (four FMAs per key, then one reduction tree for all
+// sixteen), the softmax over the row's contiguous scores in vectors, and
+// the weighted sum of values in registers.
+static void attention64(float *out, const float *q, long h0, long h1, long group, const float *const ks[3],
+                        const float *const vs[3], const long ns[3], long kvstride, const float *sinks, float scale,
+                        float *scores) {
+	for (long h = h0; h < h1; h++) {
+		const float *qh = q + h * 64;
+		long off = (h / group) * 64;
+		__m512 q0 = _mm512_loadu_ps(qh), q1 = _mm512_loadu_ps(qh + 16), q2 = _mm512_loadu_ps(qh + 32),
+		       q3 = _mm512_loadu_ps(qh + 48);
+		__m512 mv = _mm512_set1_ps(sinks[h]);
+		long u = 0;
+		for (int s = 0; s < 3; s++) {
+			for (long i0 = 0; i0 < ns[s]; i0 += 16) {
+				long cnt = ns[s] - i0 < 16 ? ns[s] - i0 : 16;
+				__m512 a[16];
+				for (int i = 0; i < 16; i++) {
+					if (i < cnt) {
+						const float *k = ks[s] + (i0 + i) * kvstride + off;
+						__m512 t = _mm512_mul_ps(q0, _mm512_loadu_ps(k));
+						t = _mm512_fmadd_ps(q1, _mm512_loadu_ps(k + 16), t);
+						t = _mm512_fmadd_ps(q2, _mm512_loadu_ps(k + 32), t);
+						a[i] = _mm512_fmadd_ps(q3, _mm512_loadu_ps(k + 48), t);
+					} else {
+						a[i] = _mm512_setzero_ps();
+					}
+				}
+				__mmask16 m = cnt == 16 ? 0xFFFF : (__mmask16)((1u << cnt) - 1);
+				__m512 d = _mm512_mul_ps(hsum16(a), _mm512_set1_ps(scale));
+				_mm512_mask_storeu_ps(scores + u, m, d);
+				mv = _mm512_mask_max_ps(mv, m, mv, d);
+				u += cnt;
+			}
+		}
+		float mx = _mm512_reduce_max_ps(mv);
+		__m512 mb = _mm512_set1_ps(mx), sum = _mm512_setzero_ps();
+		for (long i = 0; i < u; i += 16) {
+			__mmask16 m = u - i >= 16 ? 0xFFFF : (__mmask16)((1u << (u - i)) - 1);
+			__m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, scores + i), mb));
+			e = _mm512_maskz_mov_ps(m, e);
+			_mm512_mask_storeu_ps(scores + i, m, e);
+			sum = _mm512_add_ps(sum, e);
+		}
+		__m512 sink = exp512(_mm512_set1_ps(sinks[h] - mx));
+		float inv = 1.0f / (_mm512_reduce_add_ps(sum) + _mm512_cvtss_f32(sink));
+		__m512 o0 = _mm512_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
+		u = 0;
+		for (int s = 0; s < 3; s++) {
+			for (long i = 0; i < ns[s]; i++) {
+				const float *v = vs[s] + i * kvstride + off;
+				__m512 w = _mm512_set1_ps(scores[u++] * inv);
+				o0 = _mm512_fmadd_ps(w, _mm512_loadu_ps(v), o0);
+				o1 = _mm512_fmadd_ps(w, _mm512_loadu_ps(v + 16), o1);
+				o2 = _mm512_fmadd_ps(w, _mm512_loadu_ps(v + 32), o2);
+				o3 = _mm512_fmadd_ps(w, _mm512_loadu_ps(v + 48), o3);
+			}
+		}
+		float *oh = out + h * 64;
+		_mm512_storeu_ps(oh, o0);
+		_mm512_storeu_ps(oh + 16, o1);
+		_mm512_storeu_ps(oh + 32, o2);
+		_mm512_storeu_ps(oh + 48, o3);
+	}
+}
+
+void gptoss_attention_avx512(float *out, const float *q, long h0, long h1, long group, long hd, const float *k0,
+                             const float *v0, long n0, const float *k1, const float *v1, long n1, const float *k2,
+                             const float *v2, long n2, long kvstride, const float *sinks, float scale,
+                             float *scores) {
+	if (hd == 64) {
+		const float *ks[3] = {k0, k1, k2}, *vs[3] = {v0, v1, v2};
+		const long ns[3] = {n0, n1, n2};
+		attention64(out, q, h0, h1, group, ks, vs, ns, kvstride, sinks, scale, scores);
+		return;
+	}
+	attention_portable_avx512(out, q, h0, h1, group, hd, k0, v0, n0, k1, v1, n1, k2, v2, n2, kvstride, sinks, scale,
+	                          scores);
+}
+
 uint64_t gptoss_read_stream_avx512(const uint8_t *p, long bytes) {
 	__m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
 	long i = 0;

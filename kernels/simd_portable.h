@@ -44,8 +44,9 @@ void CAT(gptoss_swiglu, SUFFIX)(float *act, const float *gateup, long n, float a
 // attention: for query heads h0 … h1-1 of one row, softmax-with-sink
 // attention over keys given as up to three spans of rows (a ring buffer
 // that wrapped, then the batch's own rows), each row kvstride floats with
-// kv-head j at offset j·hd. scores holds n0+n1+n2 floats.
-void CAT(gptoss_attention, SUFFIX)(float *out, const float *q, long h0, long h1, long group, long hd,
+// kv-head j at offset j·hd. scores holds n0+n1+n2 floats. (The AVX-512
+// file has a faster version for 64-wide heads.)
+static void CAT(attention_portable, SUFFIX)(float *out, const float *q, long h0, long h1, long group, long hd,
                                    const float *k0, const float *v0, long n0, const float *k1,
                                    const float *v1, long n1, const float *k2, const float *v2, long n2,
                                    long kvstride, const float *sinks, float scale, float *scores) {
