@@ -82,6 +82,32 @@ func BenchmarkMatMulMXFP4(b *testing.B) {
 	}
 }
 
+// BenchmarkMatMulMXFP4Q8: the int8-activation product (AVX-512 VNNI),
+// single thread, in the float product's GFLOP/s (2·rows·cols per token).
+func BenchmarkMatMulMXFP4Q8(b *testing.B) {
+	if !HasVNNI() {
+		b.Skip("no AVX-512 VNNI and VBMI")
+	}
+	const rows, cols = 5760, 2880
+	r := rand.New(rand.NewPCG(2, 4))
+	blocks := randomBytes(r, rows*cols/2, 0, 255)
+	scales := randomBytes(r, rows*cols/32, 115, 126)
+	for _, n := range []int{1, 8, 64} {
+		x, dst := gaussians(r, n*cols), make([]float32, n*rows)
+		qb := Q8Bytes(cols)
+		xq := make([]byte, n*qb)
+		for t := range n {
+			QuantizeQ8(xq[t*qb:(t+1)*qb], x[t*cols:(t+1)*cols], cols)
+		}
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				AVX512.MatMulMXFP4Q8(dst, xq, n, blocks, scales, rows, cols, nil, 0, rows)
+			}
+			b.ReportMetric(float64(2*n*rows*cols)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
 func BenchmarkReadStream(b *testing.B) {
 	buf := make([]byte, 256<<20)
 	for i := range buf {

@@ -135,15 +135,15 @@ func (p *Pool) MatMulMXFP4(dst, xs []float32, n int, blocks, scales []byte, rows
 	p.hold(ptr(dst), ptr(xs), ptr(blocks), ptr(scales), ptr(bias))
 }
 
-// MatVecMXFP4Q8 adds the product ISA.MatVecMXFP4Q8(dst, xq, blocks,
+// MatMulMXFP4Q8 adds the product ISA.MatMulMXFP4Q8(dst, xq, n, blocks,
 // scales, rows, cols, bias, 0, rows) to the job. It needs HasVNNI and an
 // AVX-512 pool.
-func (p *Pool) MatVecMXFP4Q8(dst []float32, xq []byte, blocks, scales []byte, rows, cols int, bias []float32) {
-	checkRange("Pool.MatVecMXFP4Q8", q8OK(dst, xq, blocks, scales, rows, cols, bias), 0, rows, rows)
+func (p *Pool) MatMulMXFP4Q8(dst []float32, xq []byte, n int, blocks, scales []byte, rows, cols int, bias []float32) {
+	checkRange("Pool.MatMulMXFP4Q8", q8OK(dst, xq, n, blocks, scales, rows, cols, bias), 0, rows, rows)
 	if p.isa != AVX512 || !HasVNNI() {
-		panic("kernels: Pool.MatVecMXFP4Q8 needs AVX-512 VNNI")
+		panic("kernels: Pool.MatMulMXFP4Q8 needs AVX-512 VNNI")
 	}
-	p.items = append(p.items, poolItem{kind: itemQ8, n: 1, rows: rows, cols: cols, align: 16,
+	p.items = append(p.items, poolItem{kind: itemQ8, n: n, rows: rows, cols: cols, align: 16,
 		dst: addr(dst), x: addr(xq), w: addr(blocks), scales: addr(scales), bias: addr(bias)})
 	p.hold(ptr(dst), ptr(xq), ptr(blocks), ptr(scales), ptr(bias))
 }

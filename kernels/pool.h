@@ -5,7 +5,7 @@
 // a few milliseconds without work.
 #include <stdint.h>
 
-enum { GPTOSS_BF16 = 1, GPTOSS_MXFP4 = 2, GPTOSS_MXFP4_Q8 = 3 }; // Q8: x is a quantised row, n = 1
+enum { GPTOSS_BF16 = 1, GPTOSS_MXFP4 = 2, GPTOSS_MXFP4_Q8 = 3 }; // Q8: x is n quantised rows
 
 // One matrix product, cut into chunks of whole rows (multiples of align).
 // Pointers are addresses (uintptr_t) so that Go can hand over a Go array

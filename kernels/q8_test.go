@@ -7,13 +7,14 @@ import (
 )
 
 // The VNNI kernel (and the C pool's int8 items) against the Go twin on odd
-// sizes, chunk tails (cols of 1-3 blocks past a multiple of 4) and split
-// row ranges: bit-exact, since the block sums are exact integers and the
-// float epilogue runs in the same order. The twin against the float32
-// product, within the error of the int8 activations.
-func TestMatVecMXFP4Q8(t *testing.T) {
+// sizes, partial groups of 16 blocks, batches and split row ranges:
+// bit-exact, since the block sums are exact integers and the float
+// epilogue runs in the same order. The twin against the float32 product,
+// within the error of the int8 activations, and against itself one row
+// at a time.
+func TestMatMulMXFP4Q8(t *testing.T) {
 	if !HasVNNI() {
-		t.Log("no AVX-512 VNNI here: only the Go twin is checked")
+		t.Log("no AVX-512 VNNI and VBMI here: only the Go twin is checked")
 	}
 	r := rand.New(rand.NewPCG(5, 2))
 	var pool *Pool
@@ -22,54 +23,108 @@ func TestMatVecMXFP4Q8(t *testing.T) {
 		defer pool.Close()
 	}
 	for _, rows := range []int{1, 7, 8, 9, 17, 40} {
-		for _, cols := range []int{32, 64, 96, 128, 160, 224, 416, 2880} {
+		// cols: one block, partial groups of 16 blocks, whole groups,
+		// and more groups than a panel block (4) holds.
+		for _, cols := range []int{32, 96, 160, 512, 544, 1024, 2880, 2048 + 512 + 96} {
 			groups := cols / 32
 			blocks := randomBytes(r, rows*groups*16, 0, 255)
 			scales := randomBytes(r, rows*groups, 118, 130)
 			scales[0] = 0 // a subnormal scale
-			x := gaussians(r, cols)
-			for i := range cols / 7 {
-				x[i*7] = 0 // and some zero blocks
-			}
-			clear(x[:min(cols, 32)])
 			bias := gaussians(r, rows)
-			xq := make([]byte, Q8Bytes(cols))
-			QuantizeQ8(xq, x, cols)
-			want := make([]float32, rows)
-			matVecMXFP4Q8Rows(want, xq, blocks, scales, rows, cols, bias, 0, rows)
+			for _, n := range []int{1, 3, 37} {
+				x := gaussians(r, n*cols)
+				for i := range n * cols / 7 {
+					x[i*7] = 0 // and some zero blocks
+				}
+				clear(x[:min(cols, 32)])
+				qb := Q8Bytes(cols)
+				xq := make([]byte, n*qb)
+				for tok := range n {
+					QuantizeQ8(xq[tok*qb:(tok+1)*qb], x[tok*cols:(tok+1)*cols], cols)
+				}
+				want := make([]float32, n*rows)
+				matMulMXFP4Q8Rows(want, xq, n, blocks, scales, rows, cols, bias, 0, rows)
 
-			ref := make([]float32, rows)
-			MatVecMXFP4(ref, x, blocks, scales, rows, cols, bias)
-			for o := range rows {
-				var mag float64
-				for c := range cols {
-					mag += math.Abs(float64(x[c])) * 6 * float64(scaleAt(scales, o*groups+c/32))
+				ref := make([]float32, rows)
+				for tok := range n {
+					MatVecMXFP4(ref, x[tok*cols:(tok+1)*cols], blocks, scales, rows, cols, bias)
+					for o := range rows {
+						var mag float64
+						for c := range cols {
+							mag += math.Abs(float64(x[tok*cols+c])) * 6 * float64(scaleAt(scales, o*groups+c/32))
+						}
+						// |x − q·d| ≤ d/2 = max|x|/254 per column: a loose bound.
+						if d := math.Abs(float64(want[tok*rows+o] - ref[o])); d > 2e-2*mag+1e-5 {
+							t.Fatalf("%d×%d n=%d token %d row %d: int8 %g, float %g (mag %g)", rows, cols, n, tok, o, want[tok*rows+o], ref[o], mag)
+						}
+					}
 				}
-				// |x − q·d| ≤ d/2 = max|x|/254 per column: a loose bound.
-				if d := math.Abs(float64(want[o] - ref[o])); d > 2e-2*mag+1e-5 {
-					t.Fatalf("%d×%d row %d: int8 %g, float %g (mag %g)", rows, cols, o, want[o], ref[o], mag)
+				// One row at a time gives the same bits (batch invariance).
+				one := make([]float32, rows)
+				for tok := range n {
+					matMulMXFP4Q8Rows(one, xq[tok*qb:], 1, blocks, scales, rows, cols, bias, 0, rows)
+					for o := range rows {
+						if math.Float32bits(one[o]) != math.Float32bits(want[tok*rows+o]) {
+							t.Fatalf("%d×%d n=%d token %d row %d: alone %g, in the batch %g", rows, cols, n, tok, o, one[o], want[tok*rows+o])
+						}
+					}
 				}
-			}
-			if !HasVNNI() {
-				continue
-			}
-			got := make([]float32, rows)
-			for _, split := range []int{0, rows / 3, rows} {
-				AVX512.MatVecMXFP4Q8(got, xq, blocks, scales, rows, cols, bias, 0, split)
-				AVX512.MatVecMXFP4Q8(got, xq, blocks, scales, rows, cols, bias, split, rows)
-				for o := range rows {
-					if math.Float32bits(got[o]) != math.Float32bits(want[o]) {
-						t.Fatalf("%d×%d split %d row %d: vnni %g, twin %g", rows, cols, split, o, got[o], want[o])
+				if !HasVNNI() {
+					continue
+				}
+				got := make([]float32, n*rows)
+				for _, split := range []int{0, rows / 3, rows} {
+					AVX512.MatMulMXFP4Q8(got, xq, n, blocks, scales, rows, cols, bias, 0, split)
+					AVX512.MatMulMXFP4Q8(got, xq, n, blocks, scales, rows, cols, bias, split, rows)
+					for i := range want {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("%d×%d n=%d split %d out %d: vnni %g, twin %g", rows, cols, n, split, i, got[i], want[i])
+						}
+					}
+				}
+				clear(got)
+				pool.MatMulMXFP4Q8(got, xq, n, blocks, scales, rows, cols, bias)
+				pool.Run(false)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%d×%d n=%d out %d: pool %g, twin %g", rows, cols, n, i, got[i], want[i])
 					}
 				}
 			}
-			clear(got)
-			pool.MatVecMXFP4Q8(got, xq, blocks, scales, rows, cols, bias)
-			pool.Run(false)
-			for o := range rows {
-				if math.Float32bits(got[o]) != math.Float32bits(want[o]) {
-					t.Fatalf("%d×%d row %d: pool %g, twin %g", rows, cols, o, got[o], want[o])
-				}
+		}
+	}
+}
+
+// TestQuantizeQ8: the C quantiser writes the Go twin's bytes, ties (x/d
+// exactly k + ½) and zero, tiny and huge blocks included.
+func TestQuantizeQ8(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, cols := range []int{32, 64, 512, 544, 2880} {
+		x := gaussians(r, cols)
+		for i := range x {
+			switch r.IntN(8) {
+			case 0:
+				x[i] = float32(r.IntN(255)-127) / 2 // ties once the block's max is 127
+			case 1:
+				x[i] *= 1e-30
+			case 2:
+				x[i] *= 1e30
+			}
+		}
+		x[0] = 127 // block 0: d = 1 and halves: ties
+		for i := 1; i < 32; i++ {
+			x[i] = float32(r.IntN(255)-127) / 2
+		}
+		clear(x[32:min(cols, 64)])
+		want, got := make([]byte, Q8Bytes(cols)), make([]byte, Q8Bytes(cols))
+		for i := range got {
+			got[i] = 0xAA // every byte must be written
+		}
+		quantizeQ8(want, x, cols)
+		QuantizeQ8(got, x, cols)
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("cols %d: byte %d is %#x, the Go twin writes %#x", cols, i, got[i], want[i])
 			}
 		}
 	}

@@ -139,7 +139,8 @@ static void bf16_batch(float *dst, const float *x, long n, const uint16_t *w, lo
 		long t1 = t0 + BF_TB < n ? t0 + BF_TB : n;
 		for (long r0 = lo; r0 < hi; r0 += BF_RB) {
 			long r1 = r0 + BF_RB < hi ? r0 + BF_RB : hi;
-			for (long i = 0; i < BF_RB * BF_TB; i++) acc[i] = _mm512_setzero_ps();
+			for (long o = 0; o < r1 - r0; o++)
+				for (long t = 0; t < t1 - t0; t++) acc[o * BF_TB + t] = _mm512_setzero_ps();
 			for (long k0 = 0; k0 < in; k0 += BF_KB) {
 				long k1 = k0 + BF_KB < in ? k0 + BF_KB : in;
 				for (long t = t0; t < t1; t += 4) {
@@ -425,7 +426,8 @@ static void mp_batch(float *dst, const float *xs, long n, const uint8_t *blocks,
 		long t1 = t0 + MP_TB < n ? t0 + MP_TB : n;
 		for (long r0 = lo; r0 < hi; r0 += MP_RB) {
 			long r1 = r0 + MP_RB < hi ? r0 + MP_RB : hi;
-			for (long i = 0; i < MP_RB * MP_TB; i++) acc[i] = _mm512_setzero_ps();
+			for (long o = 0; o < r1 - r0; o++)
+				for (long t = 0; t < t1 - t0; t++) acc[o * MP_TB + t] = _mm512_setzero_ps();
 			for (long c0 = 0; c0 < chunks; c0 += MP_CB) {
 				long c1 = c0 + MP_CB < chunks ? c0 + MP_CB : chunks;
 				mp_pack(panel, blocks, scales, cols, r0, r1, c0, c1, lut);

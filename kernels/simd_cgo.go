@@ -92,6 +92,10 @@ var (
 	_ [unsafe.Sizeof(poolJob{}) - unsafe.Sizeof(C.gptoss_job{})]byte
 )
 
-func simdMatVecMXFP4Q8(dst []float32, xq []byte, blocks, scales []byte, rows, cols int, bias []float32, lo, hi int) {
-	C.gptoss_matvec_mxfp4_q8_vnni(f32p(dst), u8p(xq), u8p(blocks), u8p(scales), C.long(rows), C.long(cols), f32p(bias), C.long(lo), C.long(hi))
+func simdMatMulMXFP4Q8(dst []float32, xq []byte, n int, blocks, scales []byte, rows, cols int, bias []float32, lo, hi int) {
+	C.gptoss_matmul_mxfp4_q8_vnni(f32p(dst), u8p(xq), C.long(n), u8p(blocks), u8p(scales), C.long(rows), C.long(cols), f32p(bias), C.long(lo), C.long(hi))
+}
+
+func simdQuantizeQ8(dst []byte, x []float32, cols int) {
+	C.gptoss_quantize_q8_avx512(u8p(dst), f32p(x), C.long(cols))
 }

@@ -30,6 +30,8 @@ func poolNew(threads int) unsafe.Pointer         { return nil }
 func poolFree(p unsafe.Pointer)                  {}
 func poolRun(p unsafe.Pointer, j *poolJob) int64 { panic("kernels: no C pool in this build") }
 
-func simdMatVecMXFP4Q8(dst []float32, xq []byte, blocks, scales []byte, rows, cols int, bias []float32, lo, hi int) {
-	matVecMXFP4Q8Rows(dst, xq, blocks, scales, rows, cols, bias, lo, hi)
+func simdMatMulMXFP4Q8(dst []float32, xq []byte, n int, blocks, scales []byte, rows, cols int, bias []float32, lo, hi int) {
+	matMulMXFP4Q8Rows(dst, xq, n, blocks, scales, rows, cols, bias, lo, hi)
 }
+
+func simdQuantizeQ8(dst []byte, x []float32, cols int) { quantizeQ8(dst, x, cols) }

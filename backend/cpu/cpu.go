@@ -28,7 +28,7 @@ type Backend struct {
 	cpool *kernels.Pool // C threads: the SIMD levels
 	cwait time.Duration // the op's wait for the C threads (profile)
 	huge  *arena        // weights copied to huge pages (SetHugePages), or nil
-	int8x bool          // int8 activations for the decode expert products (SetInt8Experts)
+	int8x bool          // int8 activations for the expert products (SetInt8Experts)
 
 	stats   Stats
 	prof    profile
@@ -98,12 +98,12 @@ func (b *Backend) SetHugePages(on bool) {
 	}
 }
 
-// SetInt8Experts makes the MoE of single-token batches (decode) use the
-// int8-activation MXFP4 products (kernels.MatVecMXFP4Q8): the expert
-// inputs quantised per 32-block to int8, integer block dot products
-// (AVX-512 VNNI where the CPU has it, the Go twin otherwise). Off by
-// default: float32 everywhere. Batches of more than one token keep the
-// float32 products.
+// SetInt8Experts makes the MoE use the int8-activation MXFP4 products
+// (kernels.MatMulMXFP4Q8) for every batch, prefill and decode alike (so a
+// row's bits still do not depend on the batch): the expert inputs
+// quantised per 32-block to int8, integer block dot products (AVX-512
+// VNNI where the CPU has it, the Go twin otherwise). Off by default:
+// float32 everywhere.
 func (b *Backend) SetInt8Experts(on bool) { b.int8x = on }
 
 // place returns the weight bytes the ops will read: data itself, or its

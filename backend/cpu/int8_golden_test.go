@@ -20,10 +20,10 @@ import (
 // golden fixtures (../../testdata, exact float64 evaluations) and bounds
 // it: per fixture and mode, top-1 agreement ≥ 90 % and mean
 // KL(expected ‖ got) ≤ 1e-2 (README, "CPU performance"). Measured at
-// commit: decode 95.0 % / 3.3e-3 (tiny), 93.8 % / 3.3e-3 (shapes), the
-// same bits on every level; prefill keeps float32 (≈1e-11). The fixtures'
-// random weights have small top-2 gaps: the int8 products themselves are
-// within 0.5 % RMS of the float32 ones (gaussian x).
+// commit: 95.0 % / 3.3e-3 (tiny), 93.8 % / 3.3e-3 (shapes), the same bits
+// on every level and in prefill and decode. The fixtures' random weights
+// have small top-2 gaps: the int8 products themselves are within 0.5 %
+// RMS of the float32 ones (gaussian x).
 func TestInt8ExpertsGolden(t *testing.T) {
 	for _, name := range []string{"tiny", "shapes"} {
 		ck, err := loader.OpenLayout(filepath.Join("../../testdata", name), "hf")
@@ -62,6 +62,7 @@ func TestInt8ExpertsGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			var prefill []float32
 			for _, mode := range []struct {
 				name  string
 				chunk int
@@ -69,6 +70,13 @@ func TestInt8ExpertsGolden(t *testing.T) {
 				got, err := m.Logits(context.Background(), sum.Tokens, mode.chunk, nil)
 				if err != nil {
 					t.Fatal(err)
+				}
+				// The int8 products are batch-invariant too: prefill and
+				// decode give the same bits.
+				if prefill == nil {
+					prefill = got
+				} else if i := firstDiff(prefill, got); i >= 0 {
+					t.Errorf("%s/%s: logit %d is %g in prefill, %g in decode", name, isa, i, prefill[i], got[i])
 				}
 				agree, kl := compareLogits(got, want, sum.Vocab)
 				t.Logf("%s/%s/%s: top-1 agreement %.1f%%, mean KL(expected‖got) %.3g over %d positions",
@@ -116,4 +124,17 @@ func logSumExp(x []float32) float64 {
 		s += math.Exp(float64(v) - m)
 	}
 	return m + math.Log(s)
+}
+
+// firstDiff is the first index where a and b differ in bits, or -1.
+func firstDiff(a, b []float32) int {
+	for i := range min(len(a), len(b)) {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return i
+		}
+	}
+	if len(a) != len(b) {
+		return min(len(a), len(b))
+	}
+	return -1
 }

@@ -89,9 +89,10 @@ func (b *Backend) MoE(dst, x, idx, weights, gateUp, down backend.Tensor, act bac
 		}
 	}
 	t.isa, t.gu, t.dn, t.swiglu = b.isa, gu, dn, act
-	t.int8 = b.int8x && n == 1
+	t.int8 = b.int8x
 	if t.int8 {
 		t.xq = growBytes(t.xq, n*kernels.Q8Bytes(guCols))
+		t.xqs = growBytes(t.xqs, slots*kernels.Q8Bytes(guCols))
 		t.actq = growBytes(t.actq, slots*kernels.Q8Bytes(dnCols))
 	}
 	t.x, t.dst, t.weights, t.n, t.k, t.experts = xt, d, wt.data, n, k, ne
@@ -140,8 +141,10 @@ type moeTask struct {
 	act, actSplit []float32 // SwiGLU outputs, plain and block-split
 	y             []float32 // down outputs
 
-	int8     bool   // int8-activation products (SetInt8Experts, n = 1)
-	xq, actq []byte // quantised input rows and slots' SwiGLU outputs (kernels.QuantizeQ8)
+	int8 bool // int8-activation products (SetInt8Experts)
+	// Quantised (kernels.QuantizeQ8): the input rows, and in slot order
+	// the slots' inputs and their SwiGLU outputs.
+	xq, xqs, actq []byte
 }
 
 func growBytes(s []byte, n int) []byte {
@@ -149,14 +152,6 @@ func growBytes(s []byte, n int) []byte {
 		s = make([]byte, n)
 	}
 	return s[:n]
-}
-
-// q8Input is slot s's quantised input: its input row's (gate_up) or its own.
-func (t *moeTask) q8Input(xq []byte, qb, s int, perRow bool) []byte {
-	if perRow {
-		s = int(t.rowOf[s])
-	}
-	return xq[s*qb : (s+1)*qb]
 }
 
 // quantizeAct quantises every slot's SwiGLU output for the int8 down product.
@@ -180,11 +175,20 @@ func (t *moeTask) run(part, parts int) {
 	switch t.phase {
 	case moeGather:
 		cols := t.x.cols
-		if t.int8 { // per input row, not per slot: its k slots share it
+		if t.int8 {
 			qb := kernels.Q8Bytes(cols)
-			lo, hi := span(t.n, part, parts, 1)
-			for r := lo; r < hi; r++ {
-				kernels.QuantizeQ8(t.xq[r*qb:(r+1)*qb], t.x.row(r), cols)
+			if parts == 1 { // each row once, then copied to its k slots
+				for r := range t.n {
+					kernels.QuantizeQ8(t.xq[r*qb:(r+1)*qb], t.x.row(r), cols)
+				}
+				for s, r := range t.rowOf {
+					copy(t.xqs[s*qb:(s+1)*qb], t.xq[int(r)*qb:])
+				}
+				return
+			}
+			lo, hi := span(len(t.rowOf), part, parts, 1)
+			for s := lo; s < hi; s++ {
+				kernels.QuantizeQ8(t.xqs[s*qb:(s+1)*qb], t.x.row(int(t.rowOf[s])), cols)
 			}
 			return
 		}
@@ -197,7 +201,7 @@ func (t *moeTask) run(part, parts int) {
 		// Whole 128-feature chunks of the SwiGLU output per thread, so it
 		// can put its own part in the down product's chunk order.
 		lo, hi := span(rows, part, parts, 2*4*mxfp4.BlockSize)
-		t.product(t.gu, t.hidden, t.xs, t.xq, rows, cols, lo, hi)
+		t.product(t.gu, t.hidden, t.xs, t.xqs, rows, cols, lo, hi)
 		inter, f0, f1 := rows/2, lo/2, hi/2
 		for s := range t.offset[t.experts] {
 			a := t.act[s*inter+f0 : s*inter+f1]
@@ -225,7 +229,7 @@ func (t *moeTask) runC(b *Backend) {
 
 	t0 = b.begin()
 	rows, cols := t.gu.shape[1], t.x.cols
-	t.productC(b.cpool, t.gu, t.hidden, t.xs, t.xq, rows, cols)
+	t.productC(b.cpool, t.gu, t.hidden, t.xs, t.xqs, rows, cols)
 	b.cwait += b.cpool.Run(b.prof.on)
 	inter := rows / 2
 	for s := range t.offset[t.experts] {
@@ -249,9 +253,9 @@ func (t *moeTask) runC(b *Backend) {
 	b.end(opMoEDown, t0)
 }
 
-// productC adds the product of every expert that has slots to the pool's job.
-// With int8 (one slot per expert) it adds the int8 products, or runs them
-// here with the Go twin on a CPU without AVX-512 VNNI.
+// productC adds the product of every expert that has slots to the pool's
+// job: float32 (xs) or, with int8, the quantised slots (xq); on a CPU
+// without AVX-512 VNNI the int8 products run here with the Go twin.
 func (t *moeTask) productC(p *kernels.Pool, w *experts, dst, xs []float32, xq []byte, rows, cols int) {
 	groups := cols / mxfp4.BlockSize
 	blockBytes, scaleBytes := rows*groups*mxfp4.BlockBytes, rows*groups
@@ -261,21 +265,16 @@ func (t *moeTask) productC(p *kernels.Pool, w *experts, dst, xs []float32, xq []
 		if count == 0 {
 			continue
 		}
-		if t.int8 {
-			bl, sc, bias := w.blocks[e*blockBytes:(e+1)*blockBytes], w.scales[e*scaleBytes:(e+1)*scaleBytes], w.bias[e*rows:(e+1)*rows]
-			for s := first; s < first+count; s++ {
-				d, x := dst[s*rows:(s+1)*rows], t.q8Input(xq, qb, s, w == t.gu)
-				if kernels.HasVNNI() && t.isa == kernels.AVX512 {
-					p.MatVecMXFP4Q8(d, x, bl, sc, rows, cols, bias)
-				} else {
-					t.isa.MatVecMXFP4Q8(d, x, bl, sc, rows, cols, bias, 0, rows)
-				}
-			}
-			continue
+		bl, sc, bias := w.blocks[e*blockBytes:(e+1)*blockBytes], w.scales[e*scaleBytes:(e+1)*scaleBytes], w.bias[e*rows:(e+1)*rows]
+		d := dst[first*rows : (first+count)*rows]
+		switch {
+		case t.int8 && kernels.HasVNNI() && t.isa == kernels.AVX512:
+			p.MatMulMXFP4Q8(d, xq[first*qb:(first+count)*qb], count, bl, sc, rows, cols, bias)
+		case t.int8:
+			t.isa.MatMulMXFP4Q8(d, xq[first*qb:(first+count)*qb], count, bl, sc, rows, cols, bias, 0, rows)
+		default:
+			p.MatMulMXFP4(d, xs[first*cols:(first+count)*cols], count, bl, sc, rows, cols, bias)
 		}
-		p.MatMulMXFP4(dst[first*rows:(first+count)*rows], xs[first*cols:(first+count)*cols], count,
-			w.blocks[e*blockBytes:(e+1)*blockBytes], w.scales[e*scaleBytes:(e+1)*scaleBytes],
-			rows, cols, w.bias[e*rows:(e+1)*rows])
 	}
 }
 
@@ -296,7 +295,7 @@ func (t *moeTask) weightedSum(lo, hi int) {
 }
 
 // product runs output rows [lo, hi) of every expert that has slots over
-// those slots' inputs.
+// those slots' inputs (float32 xs, or quantised xq with int8).
 func (t *moeTask) product(w *experts, dst, xs []float32, xq []byte, rows, cols, lo, hi int) {
 	groups := cols / mxfp4.BlockSize
 	blockBytes, scaleBytes := rows*groups*mxfp4.BlockBytes, rows*groups
@@ -306,17 +305,12 @@ func (t *moeTask) product(w *experts, dst, xs []float32, xq []byte, rows, cols, 
 		if count == 0 {
 			continue
 		}
-		for s := first; t.int8 && s < first+count; s++ {
-			t.isa.MatVecMXFP4Q8(dst[s*rows:(s+1)*rows], t.q8Input(xq, qb, s, w == t.gu),
-				w.blocks[e*blockBytes:(e+1)*blockBytes], w.scales[e*scaleBytes:(e+1)*scaleBytes],
-				rows, cols, w.bias[e*rows:(e+1)*rows], lo, hi)
-		}
+		bl, sc, bias := w.blocks[e*blockBytes:(e+1)*blockBytes], w.scales[e*scaleBytes:(e+1)*scaleBytes], w.bias[e*rows:(e+1)*rows]
 		if t.int8 {
+			t.isa.MatMulMXFP4Q8(dst[first*rows:], xq[first*qb:], count, bl, sc, rows, cols, bias, lo, hi)
 			continue
 		}
-		t.isa.MatMulMXFP4(dst[first*rows:], xs[first*cols:], count,
-			w.blocks[e*blockBytes:(e+1)*blockBytes], w.scales[e*scaleBytes:(e+1)*scaleBytes],
-			rows, cols, w.bias[e*rows:(e+1)*rows], lo, hi)
+		t.isa.MatMulMXFP4(dst[first*rows:], xs[first*cols:], count, bl, sc, rows, cols, bias, lo, hi)
 	}
 }
 
