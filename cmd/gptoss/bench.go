@@ -171,7 +171,7 @@ func printReport(w io.Writer, r *bench.Report) {
 		fmt.Fprintf(w, "membw: %.1f GB/s read (measured in this run by a kernel; theoretical %.0f GB/s)\n\n", r.MemBWGBps, r.PeakGBps)
 	} else {
 		fmt.Fprintf(w, "model %s: %d layers, %d experts; %d threads, %s; loaded in %.1fs\n", r.Model, r.Layers, r.Experts, r.Threads, r.ISA, r.LoadSeconds)
-		fmt.Fprintf(w, "membw: %.1f GB/s read (measured in this run)\n\n", r.MemBWGBps)
+		fmt.Fprintf(w, "membw: %.1f GB/s read (measured in this run, the higher of before and after)\n\n", r.MemBWGBps)
 	}
 	fmt.Fprintf(w, "| test | depth | t/s |\n|---|---|---|\n")
 	if r.PromptTokens > 0 {
