@@ -272,6 +272,35 @@ type stagingRing struct {
 	off  int
 }
 
+// regrow replaces r's buffers with ones of at least n bytes (1 MiB at
+// least), empty; nothing queued may still use the old ones. Staged
+// addresses change, so stageGen moves on.
+func (b *Backend) regrow(r *stagingRing, n int) error {
+	b.stageGen++
+	r.free(b.ctx)
+	size := max(n, 1<<20)
+	h, err := b.ctx.HostAlloc(size)
+	if err != nil {
+		return err
+	}
+	d, err := b.ctx.Alloc(int64(size))
+	if err != nil {
+		h.Free()
+		return err
+	}
+	r.host, r.dev, r.size, r.off = h, d, size, 0
+	return nil
+}
+
+// free releases r's buffers, if any.
+func (r *stagingRing) free(ctx *driver.Context) {
+	if r.host != nil {
+		r.host.Free()
+		ctx.Free(r.dev)
+	}
+	r.host, r.dev, r.size, r.off = nil, 0, 0, 0
+}
+
 func (b *Backend) stageBytes(p []byte) (driver.DevicePtr, error) {
 	if b.g.on {
 		return b.stageArena(p)
@@ -282,23 +311,9 @@ func (b *Backend) stageBytes(p []byte) (driver.DevicePtr, error) {
 		if err := b.sync(); err != nil {
 			return 0, err
 		}
-		b.stageGen++
-		if r.host != nil {
-			r.host.Free()
-			b.ctx.Free(r.dev)
-			r.host, r.dev, r.size = nil, 0, 0
-		}
-		size := max(n, 1<<20)
-		h, err := b.ctx.HostAlloc(size)
-		if err != nil {
+		if err := b.regrow(r, n); err != nil {
 			return 0, err
 		}
-		d, err := b.ctx.Alloc(int64(size))
-		if err != nil {
-			h.Free()
-			return 0, err
-		}
-		r.host, r.dev, r.size, r.off = h, d, size, 0
 	}
 	if r.off+n > r.size {
 		if err := b.sync(); err != nil {
@@ -338,17 +353,11 @@ func (b *Backend) Close() error {
 	if b.g.copied != nil {
 		b.g.copied.Destroy()
 	}
-	if b.g.host != nil {
-		b.g.host.Free()
-		b.ctx.Free(b.g.dev)
-	}
+	b.g.arena.free(b.ctx)
 	for i := range b.scratch {
 		b.ctx.Free(b.scratch[i].p)
 	}
-	if b.stage.host != nil {
-		b.stage.host.Free()
-		b.ctx.Free(b.stage.dev)
-	}
+	b.stage.free(b.ctx)
 	if b.statusHost != nil {
 		b.statusHost.Free()
 	}

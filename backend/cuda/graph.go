@@ -48,10 +48,7 @@ type graphState struct {
 	key   []byte
 	rows  int // the most rows a queued product covers (Linear notes it)
 
-	host   *driver.HostMem  // the pinned arena
-	dev    driver.DevicePtr // its device twin
-	size   int
-	off    int
+	arena  stagingRing   // the pinned arena and its device twin
 	copied *driver.Event // recorded after the last arena upload
 	// inFlight: copied was recorded and not yet waited for, so the
 	// upload may still be reading the pinned arena.
@@ -183,36 +180,22 @@ func (b *Backend) stageArena(p []byte) (driver.DevicePtr, error) {
 		g.inFlight = false
 	}
 	n := (len(p) + 255) &^ 255
-	if g.off+n > g.size {
+	if g.arena.off+n > g.arena.size {
 		// Queued launches point into the current arena: run them, then
 		// grow it if one item alone does not fit. The new addresses
 		// change the keys once.
 		if err := b.drain(); err != nil {
 			return 0, err
 		}
-		if n > g.size {
-			b.stageGen++
-			if g.host != nil {
-				g.host.Free()
-				b.ctx.Free(g.dev)
-				g.host, g.dev, g.size = nil, 0, 0
-			}
-			size := max(n, 1<<20)
-			h, err := b.ctx.HostAlloc(size)
-			if err != nil {
+		if n > g.arena.size {
+			if err := b.regrow(&g.arena, n); err != nil {
 				return 0, err
 			}
-			d, err := b.ctx.Alloc(int64(size))
-			if err != nil {
-				h.Free()
-				return 0, err
-			}
-			g.host, g.dev, g.size = h, d, size
 		}
 	}
-	copy(g.host.Bytes()[g.off:], p)
-	ptr := g.dev + driver.DevicePtr(g.off)
-	g.off += n
+	copy(g.arena.host.Bytes()[g.arena.off:], p)
+	ptr := g.arena.dev + driver.DevicePtr(g.arena.off)
+	g.arena.off += n
 	return ptr, nil
 }
 
@@ -223,9 +206,9 @@ func (b *Backend) flush() error {
 	g := &b.g
 	n, rows := g.n, g.rows
 	g.n, g.rows = 0, 0
-	if g.off > 0 {
-		err := b.s.CopyHtoD(g.dev, g.host, 0, g.off)
-		g.off = 0
+	if g.arena.off > 0 {
+		err := b.s.CopyHtoD(g.arena.dev, g.arena.host, 0, g.arena.off)
+		g.arena.off = 0
 		b.stageGen++ // the arena restarts
 		if err != nil {
 			return err
