@@ -24,7 +24,7 @@ type DecodeOptions struct {
 	MemBWBytes   int64 // read-bandwidth buffer (0: 512 MiB)
 	Profile      bool  // time every op kind of the decode steps
 	HugePages    bool  // copy the weights to transparent huge pages at load
-	Int8Experts  bool  // int8-activation expert products in decode (cpu.SetInt8Experts)
+	Int8Experts  bool  // int8-activation expert products (cpu.SetInt8Experts)
 
 	// GPU, when set, runs the benchmark on this CUDA backend instead of
 	// the CPU (decode_cuda.go); Threads, ISA, Profile, HugePages and

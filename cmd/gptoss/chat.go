@@ -63,6 +63,7 @@ func chatMain(ctx context.Context, args []string, tio chatIO) error {
 	fs := newFlags("chat", tio.err)
 	var mf modelFlags
 	mf.register(fs)
+	mf.registerCPU(fs)
 	effort := fs.String("reasoning-effort", "medium", "how much the model reasons first: low, medium or high")
 	temperature := fs.Float64("temperature", 1, "sampling temperature in [0, 2]; 0 is greedy")
 	topP := fs.Float64("top-p", 1, "nucleus sampling mass in (0, 1]")

@@ -16,6 +16,7 @@ func cmdLogits(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlags("logits", stderr)
 	var mf modelFlags
 	mf.register(fs)
+	mf.registerCPU(fs)
 	tokens := fs.String("tokens", "", "comma-separated input token ids, e.g. 1,2,3")
 	mode := fs.String("mode", "prefill", "prefill (one pass), decode (one token at a time through the KV cache) or chunk=N")
 	out := fs.String("out", "", "output file: raw little-endian float32 [tokens, vocab]; - for stdout")

@@ -112,3 +112,49 @@ func readFloats(t *testing.T, path string) []float32 {
 	}
 	return out
 }
+
+// TestLogitsCPUOptions: --hugepages changes nothing in the logits, and
+// --int8-experts moves them (it takes effect) while keeping the argmax of
+// almost every position.
+func TestLogitsCPUOptions(t *testing.T) {
+	logits := func(extra ...string) []float32 {
+		out := filepath.Join(t.TempDir(), "logits.f32")
+		args := append([]string{"logits", "--model", "../../testdata/tiny", "--device", "cpu",
+			"--tokens", "1,2,3,4,5,6,7,8,9,10,11,12", "--out", out}, extra...)
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
+			t.Fatalf("%v: exit %d: %s", extra, code, stderr.String())
+		}
+		return readFloats(t, out)
+	}
+	plain, huge, int8 := logits(), logits("--hugepages"), logits("--int8-experts")
+	for i := range plain {
+		if math.Float32bits(plain[i]) != math.Float32bits(huge[i]) {
+			t.Fatalf("--hugepages: logit %d is %g, %g without", i, huge[i], plain[i])
+		}
+	}
+	vocab := len(plain) / 12
+	moved, agree := false, 0
+	for p := range 12 {
+		a, b := plain[p*vocab:(p+1)*vocab], int8[p*vocab:(p+1)*vocab]
+		if argmax(a) == argmax(b) {
+			agree++
+		}
+		for i := range a {
+			moved = moved || a[i] != b[i]
+		}
+	}
+	if !moved || agree < 10 {
+		t.Fatalf("--int8-experts: logits moved %v, argmax kept at %d of 12 positions", moved, agree)
+	}
+}
+
+func argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}

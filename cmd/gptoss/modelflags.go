@@ -20,6 +20,9 @@ type modelFlags struct {
 	layout string
 	device string
 	log    io.Writer // where auto says why it chose the CPU
+	// The CPU backend's options (registerCPU: the commands that run the
+	// model at length), refused on CUDA.
+	hugePages, int8Experts bool
 }
 
 func (f *modelFlags) register(fs *pflag.FlagSet) {
@@ -27,6 +30,21 @@ func (f *modelFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.layout, "layout", "auto", "checkpoint layout: auto, hf or original")
 	fs.StringVar(&f.device, "device", "auto", "compute device: auto (CUDA if a GPU is usable, else CPU), cpu, cuda or cuda:N")
 	f.log = fs.Output()
+}
+
+// registerCPU adds the CPU backend's options.
+func (f *modelFlags) registerCPU(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.hugePages, "hugepages", false, "CPU: copy the weights into transparent huge pages at load (slower load, a few % faster decode)")
+	fs.BoolVar(&f.int8Experts, "int8-experts", false, "CPU: MoE experts with int8 activations (approximate; faster prefill with AVX-512 VNNI, slower decode)")
+}
+
+// cpuBackend is a CPU backend with the --hugepages and --int8-experts
+// options applied.
+func (f *modelFlags) cpuBackend() *cpu.Backend {
+	b := cpu.New()
+	b.SetHugePages(f.hugePages)
+	b.SetInt8Experts(f.int8Experts)
+	return b
 }
 
 // backend opens the --device backend. auto falls back to the CPU with one
@@ -37,10 +55,14 @@ func (f *modelFlags) backend() (backend.Backend, error) {
 		return nil, err
 	}
 	if kind == "cpu" {
-		return cpu.New(), nil
+		return f.cpuBackend(), nil
 	}
 	b, err := cuda.New(ordinal)
 	if err == nil {
+		if f.hugePages || f.int8Experts {
+			b.Close()
+			return nil, fmt.Errorf("--hugepages and --int8-experts are CPU options; add --device cpu to use them")
+		}
 		return b, nil
 	}
 	if kind == "cuda" {
@@ -51,7 +73,7 @@ func (f *modelFlags) backend() (backend.Backend, error) {
 		w = os.Stderr
 	}
 	fmt.Fprintf(w, "gptoss: using the CPU: %v\n", err)
-	return cpu.New(), nil
+	return f.cpuBackend(), nil
 }
 
 // open maps the checkpoint. The caller closes it after the model is done.
