@@ -42,7 +42,7 @@ static const uint8_t Q8_GATHER[64] __attribute__((aligned(64))) = {
 };
 
 // q8_pack decodes group g (nb blocks) of row r into p.
-static void q8_pack(q8_panel *p, const uint8_t *blocks, const uint8_t *scales, long nblocks, long r, long g, long nb) {
+AI void q8_pack(q8_panel *p, const uint8_t *blocks, const uint8_t *scales, long nblocks, long r, long g, long nb) {
 	const uint8_t *b = blocks + (r * nblocks + 16 * g) * 16;
 	__m512i z[4];
 	for (int i = 0; i < 4; i++) {
@@ -142,8 +142,62 @@ AI float q8_reduce(__m512 a) {
 	return _mm_cvtss_f32(a2) + _mm_cvtss_f32(_mm_shuffle_ps(a2, a2, 1));
 }
 
-// The same code for every n, decode included: the tiles differ only in
-// how many rows and tokens share a panel, never in a lane's operations.
+static __attribute__((noinline)) void q8_pack_block(q8_panel *panel, const uint8_t *blocks, const uint8_t *scales,
+                                                    long nblocks, long r0, long r1, long g0, long g1) {
+	for (long r = r0; r < r1; r++)
+		for (long g = g0; g < g1; g++) {
+			long nb = nblocks - 16 * g < 16 ? nblocks - 16 * g : 16;
+			q8_pack(&panel[(r - r0) * Q8_GB + (g - g0)], blocks, scales, nblocks, r, g, nb);
+		}
+}
+
+// q8_rows1 is the single-row (decode) product of R rows from o: each
+// row's group is decoded into registers and used at once, with the x
+// group loaded once for all R rows. The lane operations are q8_tile's.
+AI void q8_rows1(int R, float *dst, const uint8_t *xq, const uint8_t *blocks, const uint8_t *scales, long nblocks,
+                 const float *bias, long o) {
+	long groups = (nblocks + 15) / 16;
+	__m512 acc[4];
+	for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
+	for (long g = 0; g < groups; g++) {
+		long nb = nblocks - 16 * g < 16 ? nblocks - 16 * g : 16;
+		const uint8_t *xg = xq + g * Q8_GROUP_BYTES;
+		__m512i xv[8];
+#pragma GCC unroll 8
+		for (int v = 0; v < 8; v++) xv[v] = _mm512_loadu_si512(xg + v * 64);
+		__m512 d = _mm512_loadu_ps((const float *)(xg + 512));
+		__m512i corr = _mm512_loadu_si512(xg + 576);
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++) {
+			q8_panel p;
+			q8_pack(&p, blocks, scales, nblocks, o + r, g, nb);
+			__m512i is = _mm512_setzero_si512();
+#pragma GCC unroll 8
+			for (int v = 0; v < 8; v++) is = _mm512_dpbusd_epi32(is, p.u[v], xv[v]);
+			__m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(is, corr));
+			__m512 sc = _mm512_mul_round_ps(d, p.s, RN);
+			acc[r] = _mm512_add_round_ps(acc[r], _mm512_mul_round_ps(f, sc, RN), RN);
+		}
+	}
+	for (int r = 0; r < R; r++) {
+		float v = q8_reduce(acc[r]);
+		dst[o + r] = bias ? v + bias[o + r] : v;
+	}
+}
+
+static __attribute__((noinline)) void q8_rows1_4(float *dst, const uint8_t *xq, const uint8_t *blocks,
+                                                 const uint8_t *scales, long nblocks, const float *bias, long o) {
+	q8_rows1(4, dst, xq, blocks, scales, nblocks, bias, o);
+}
+
+static __attribute__((noinline)) void q8_rows1_1(float *dst, const uint8_t *xq, const uint8_t *blocks,
+                                                 const uint8_t *scales, long nblocks, const float *bias, long o) {
+	q8_rows1(1, dst, xq, blocks, scales, nblocks, bias, o);
+}
+
+// Batches: the tiles differ only in how many rows and tokens share a
+// panel; decode (n = 1) decodes in registers. Neither changes a lane's
+// operations, so a row's bits do not depend on n.
 void gptoss_matmul_mxfp4_q8_vnni(float *dst, const uint8_t *xq, long n, const uint8_t *blocks, const uint8_t *scales,
                                  long rows, long cols, const float *bias, long lo, long hi) {
 	static const q8_tile_fn tiles[2][4] = {
@@ -151,6 +205,12 @@ void gptoss_matmul_mxfp4_q8_vnni(float *dst, const uint8_t *xq, long n, const ui
 	    {q8_tile_4_1, q8_tile_4_2, q8_tile_4_3, q8_tile_4_4},
 	};
 	long nblocks = cols / 32, groups = (nblocks + 15) / 16, qb = groups * Q8_GROUP_BYTES;
+	if (n == 1) {
+		long o = lo;
+		for (; o + 4 <= hi; o += 4) q8_rows1_4(dst, xq, blocks, scales, nblocks, bias, o);
+		for (; o < hi; o++) q8_rows1_1(dst, xq, blocks, scales, nblocks, bias, o);
+		return;
+	}
 	__m512 acc[Q8_RB * Q8_TB];
 	q8_panel panel[Q8_RB * Q8_GB];
 	for (long t0 = 0; t0 < n; t0 += Q8_TB) {
@@ -161,11 +221,7 @@ void gptoss_matmul_mxfp4_q8_vnni(float *dst, const uint8_t *xq, long n, const ui
 				for (long t = 0; t < t1 - t0; t++) acc[o * Q8_TB + t] = _mm512_setzero_ps();
 			for (long g0 = 0; g0 < groups; g0 += Q8_GB) {
 				long g1 = g0 + Q8_GB < groups ? g0 + Q8_GB : groups;
-				for (long r = r0; r < r1; r++)
-					for (long g = g0; g < g1; g++) {
-						long nb = nblocks - 16 * g < 16 ? nblocks - 16 * g : 16;
-						q8_pack(&panel[(r - r0) * Q8_GB + (g - g0)], blocks, scales, nblocks, r, g, nb);
-					}
+				q8_pack_block(panel, blocks, scales, nblocks, r0, r1, g0, g1);
 				for (long t = t0; t < t1; t += 4) {
 					int T = t1 - t < 4 ? (int)(t1 - t) : 4;
 					for (long o = r0; o < r1;) {
