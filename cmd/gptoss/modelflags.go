@@ -35,7 +35,7 @@ func (f *modelFlags) register(fs *pflag.FlagSet) {
 // registerCPU adds the CPU backend's options.
 func (f *modelFlags) registerCPU(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.hugePages, "hugepages", false, "CPU: copy the weights into transparent huge pages at load (slower load, a few % faster decode)")
-	fs.BoolVar(&f.int8Experts, "int8-experts", false, "CPU: MoE experts with int8 activations (approximate; faster prefill with AVX-512 VNNI, slower decode)")
+	fs.BoolVar(&f.int8Experts, "int8-experts", false, "CPU: MoE experts with int8 activations (approximate; faster prefill and decode with AVX-512 VNNI)")
 }
 
 // cpuBackend is a CPU backend with the --hugepages and --int8-experts
