@@ -150,6 +150,9 @@ func benchDecode(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if o.ISA, err = benchISA(*isaName, o.Threads); err != nil {
 			return err
 		}
+		if o.Int8Experts && (o.ISA != kernels.AVX512 || !kernels.HasVNNI()) {
+			return errInt8Experts
+		}
 	}
 	r, err := bench.Decode(ctx, *dir, o)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gptoss/gptoss/kernels"
 )
 
 // TestLogitsCommandGolden runs `gptoss logits` as a user would, in every
@@ -127,12 +129,22 @@ func TestLogitsCPUOptions(t *testing.T) {
 		}
 		return readFloats(t, out)
 	}
-	plain, huge, int8 := logits(), logits("--hugepages"), logits("--int8-experts")
+	plain, huge := logits(), logits("--hugepages")
 	for i := range plain {
 		if math.Float32bits(plain[i]) != math.Float32bits(huge[i]) {
 			t.Fatalf("--hugepages: logit %d is %g, %g without", i, huge[i], plain[i])
 		}
 	}
+	if !kernels.HasVNNI() {
+		// Refused rather than run in portable Go.
+		var stdout, stderr bytes.Buffer
+		args := []string{"logits", "--model", "../../testdata/tiny", "--device", "cpu", "--tokens", "1,2", "--out", "-", "--int8-experts"}
+		if code := run(context.Background(), args, &stdout, &stderr); code == 0 || !strings.Contains(stderr.String(), "VNNI") {
+			t.Fatalf("--int8-experts without VNNI: exit %d, %q", code, stderr.String())
+		}
+		return
+	}
+	int8 := logits("--int8-experts")
 	vocab := len(plain) / 12
 	moved, agree := false, 0
 	for p := range 12 {

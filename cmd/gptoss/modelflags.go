@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"github.com/gptoss/gptoss/backend"
 	"github.com/gptoss/gptoss/backend/cpu"
 	"github.com/gptoss/gptoss/backend/cuda"
+	"github.com/gptoss/gptoss/kernels"
 	"github.com/gptoss/gptoss/loader"
 	"github.com/gptoss/gptoss/model"
 )
@@ -38,13 +40,21 @@ func (f *modelFlags) registerCPU(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.int8Experts, "int8-experts", false, "CPU: MoE experts with int8 activations (approximate; faster prefill and decode with AVX-512 VNNI)")
 }
 
+// errInt8Experts refuses --int8-experts where its kernel cannot run: the
+// portable twin would be many times slower than the float32 kernels.
+var errInt8Experts = errors.New("--int8-experts needs AVX-512 VNNI and VBMI, which this CPU (or --isa) does not offer")
+
 // cpuBackend is a CPU backend with the --hugepages and --int8-experts
 // options applied.
-func (f *modelFlags) cpuBackend() *cpu.Backend {
+func (f *modelFlags) cpuBackend() (*cpu.Backend, error) {
 	b := cpu.New()
+	if f.int8Experts && (b.ISA() != kernels.AVX512 || !kernels.HasVNNI()) {
+		b.Close()
+		return nil, errInt8Experts
+	}
 	b.SetHugePages(f.hugePages)
 	b.SetInt8Experts(f.int8Experts)
-	return b
+	return b, nil
 }
 
 // backend opens the --device backend. auto falls back to the CPU with one
@@ -55,7 +65,7 @@ func (f *modelFlags) backend() (backend.Backend, error) {
 		return nil, err
 	}
 	if kind == "cpu" {
-		return f.cpuBackend(), nil
+		return f.cpuBackend()
 	}
 	b, err := cuda.New(ordinal)
 	if err == nil {
@@ -73,7 +83,7 @@ func (f *modelFlags) backend() (backend.Backend, error) {
 		w = os.Stderr
 	}
 	fmt.Fprintf(w, "gptoss: using the CPU: %v\n", err)
-	return f.cpuBackend(), nil
+	return f.cpuBackend()
 }
 
 // open maps the checkpoint. The caller closes it after the model is done.
