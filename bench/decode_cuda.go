@@ -3,37 +3,12 @@ package bench
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/gptoss/gptoss/backend/cuda"
 	"github.com/gptoss/gptoss/loader"
 	"github.com/gptoss/gptoss/model"
 )
-
-// OpenDevice opens what a benchmark's --device value names: nil for the
-// CPU, else a CUDA backend the caller closes. "auto" uses GPU 0 when the
-// driver and a GPU are there, and otherwise writes one line to log saying
-// why and returns nil (the CPU), as every model command does; an explicit
-// "cuda" or "cuda:N" without a usable GPU is an error.
-func OpenDevice(spec string, log io.Writer) (*cuda.Backend, error) {
-	kind, ordinal, err := cuda.ParseDevice(spec)
-	if err != nil {
-		return nil, err
-	}
-	if kind == "cpu" {
-		return nil, nil
-	}
-	b, err := cuda.New(ordinal)
-	if err == nil {
-		return b, nil
-	}
-	if kind == "cuda" {
-		return nil, fmt.Errorf("--device %s: %w", spec, err)
-	}
-	fmt.Fprintf(log, "gptoss: using the CPU: %v\n", err)
-	return nil, nil
-}
 
 // MemBWCUDA measures the GPU's read bandwidth with the read_bw kernel
 // (best of rounds passes over size bytes), the roofline of decode there.

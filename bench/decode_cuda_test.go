@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"math"
@@ -11,39 +10,6 @@ import (
 	"github.com/gptoss/gptoss/backend/cuda"
 	"github.com/gptoss/gptoss/kernels"
 )
-
-// TestOpenDevice: cpu opens nothing; auto opens GPU 0 when there is one
-// and otherwise says why in one line; an explicit cuda without a GPU is an
-// error naming the flag; a bad value is refused.
-func TestOpenDevice(t *testing.T) {
-	_, gpuErr := cuda.Devices()
-	var log bytes.Buffer
-	if g, err := OpenDevice("cpu", &log); g != nil || err != nil || log.Len() != 0 {
-		t.Errorf("cpu: %v, %v, log %q", g, err, log.String())
-	}
-	g, err := OpenDevice("auto", &log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if gpuErr != nil {
-		if g != nil || strings.Count(log.String(), "\n") != 1 || !strings.Contains(log.String(), "using the CPU") {
-			t.Errorf("auto without a GPU: %v, log %q", g, log.String())
-		}
-		if _, err := OpenDevice("cuda", &log); err == nil || !strings.Contains(err.Error(), "--device cuda") {
-			t.Errorf("--device cuda without a GPU: %v", err)
-		}
-	} else {
-		if g == nil || log.Len() != 0 {
-			t.Errorf("auto with a GPU: %v, log %q", g, log.String())
-		}
-		if g != nil {
-			g.Close()
-		}
-	}
-	if _, err := OpenDevice("gpu", &log); err == nil {
-		t.Error("--device gpu accepted")
-	}
-}
 
 // TestDecodeCUDA runs the benchmark on the GPU on the small golden
 // checkpoint, with and without CUDA graphs: the rates and bandwidths are

@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 )
@@ -22,4 +23,28 @@ func ParseDevice(s string) (kind string, ordinal int, err error) {
 		}
 	}
 	return "", 0, fmt.Errorf("--device %q: want auto, cpu, cuda or cuda:N", s)
+}
+
+// OpenDevice opens what a --device value names: nil for the CPU, else a
+// CUDA backend the caller closes. "auto" uses GPU 0 when the driver and a
+// GPU are there, and otherwise writes one line to log saying why and
+// returns nil (the CPU); an explicit "cuda" or "cuda:N" without a usable
+// GPU is an error.
+func OpenDevice(spec string, log io.Writer) (*Backend, error) {
+	kind, ordinal, err := ParseDevice(spec)
+	if err != nil {
+		return nil, err
+	}
+	if kind == "cpu" {
+		return nil, nil
+	}
+	b, err := New(ordinal)
+	if err == nil {
+		return b, nil
+	}
+	if kind == "cuda" {
+		return nil, fmt.Errorf("--device %s: %w", spec, err)
+	}
+	fmt.Fprintf(log, "gptoss: using the CPU: %v\n", err)
+	return nil, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 
+	"github.com/gptoss/gptoss/backend/cuda"
 	"github.com/gptoss/gptoss/bench"
 	"github.com/gptoss/gptoss/kernels"
 )
@@ -62,7 +63,7 @@ func benchMemBW(args []string, stdout, stderr io.Writer) error {
 	if *size < 1 || *rounds < 1 {
 		return fmt.Errorf("--size-mib %d, --rounds %d: want at least 1", *size, *rounds)
 	}
-	gpu, err := bench.OpenDevice(*device, stderr)
+	gpu, err := cuda.OpenDevice(*device, stderr)
 	if err != nil {
 		return err
 	}
@@ -129,7 +130,7 @@ func benchDecode(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("--membw-mib %d: want at least 1", *membw)
 	}
 	o.MemBWBytes = *membw << 20
-	gpu, err := bench.OpenDevice(*device, stderr)
+	gpu, err := cuda.OpenDevice(*device, stderr)
 	if err != nil {
 		return err
 	}

@@ -60,30 +60,22 @@ func (f *modelFlags) cpuBackend() (*cpu.Backend, error) {
 // backend opens the --device backend. auto falls back to the CPU with one
 // line on stderr saying why; an explicit cuda fails instead.
 func (f *modelFlags) backend() (backend.Backend, error) {
-	kind, ordinal, err := cuda.ParseDevice(f.device)
-	if err != nil {
-		return nil, err
-	}
-	if kind == "cpu" {
-		return f.cpuBackend()
-	}
-	b, err := cuda.New(ordinal)
-	if err == nil {
-		if f.hugePages || f.int8Experts {
-			b.Close()
-			return nil, fmt.Errorf("--hugepages and --int8-experts are CPU options; add --device cpu to use them")
-		}
-		return b, nil
-	}
-	if kind == "cuda" {
-		return nil, fmt.Errorf("--device %s: %w", f.device, err)
-	}
 	w := f.log
 	if w == nil {
 		w = os.Stderr
 	}
-	fmt.Fprintf(w, "gptoss: using the CPU: %v\n", err)
-	return f.cpuBackend()
+	g, err := cuda.OpenDevice(f.device, w)
+	if err != nil {
+		return nil, err
+	}
+	if g == nil {
+		return f.cpuBackend()
+	}
+	if f.hugePages || f.int8Experts {
+		g.Close()
+		return nil, fmt.Errorf("--hugepages and --int8-experts are CPU options; add --device cpu to use them")
+	}
+	return g, nil
 }
 
 // open maps the checkpoint. The caller closes it after the model is done.
