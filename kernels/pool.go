@@ -140,7 +140,7 @@ func (p *Pool) MatMulMXFP4(dst, xs []float32, n int, blocks, scales []byte, rows
 // AVX-512 pool.
 func (p *Pool) MatMulMXFP4Q8(dst []float32, xq []byte, n int, blocks, scales []byte, rows, cols int, bias []float32) {
 	checkRange("Pool.MatMulMXFP4Q8", q8OK(dst, xq, n, blocks, scales, rows, cols, bias), 0, rows, rows)
-	if p.isa != AVX512 || !HasVNNI() {
+	if !p.isa.Int8Kernel() {
 		panic("kernels: Pool.MatMulMXFP4Q8 needs AVX-512 VNNI")
 	}
 	p.items = append(p.items, poolItem{kind: itemQ8, n: n, rows: rows, cols: cols, align: 16,

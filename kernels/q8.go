@@ -107,6 +107,10 @@ func HasVNNI() bool {
 	return simdBuilt && cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VBMI
 }
 
+// Int8Kernel reports whether MatMulMXFP4Q8 runs its SIMD kernel at this
+// level (AVX-512 with VNNI and VBMI) rather than the portable Go twin.
+func (isa ISA) Int8Kernel() bool { return isa == AVX512 && HasVNNI() }
+
 // MatMulMXFP4Q8 sets dst[t·rows+o] = Σ_c W[o][c]·x[t][c] + bias[o] for
 // outputs o in [lo, hi) and the n rows of x, given quantised (QuantizeQ8,
 // n rows of Q8Bytes(cols) each in xq); W in MXFP4 as for MatMulMXFP4; bias
@@ -117,7 +121,7 @@ func (isa ISA) MatMulMXFP4Q8(dst []float32, xq []byte, n int, blocks, scales []b
 	if lo == hi || n == 0 {
 		return
 	}
-	if isa == AVX512 && HasVNNI() {
+	if isa.Int8Kernel() {
 		simdMatMulMXFP4Q8(dst, xq, n, blocks, scales, rows, cols, bias, lo, hi)
 		return
 	}

@@ -268,7 +268,7 @@ func (t *moeTask) productC(p *kernels.Pool, w *experts, dst, xs []float32, xq []
 		bl, sc, bias := w.blocks[e*blockBytes:(e+1)*blockBytes], w.scales[e*scaleBytes:(e+1)*scaleBytes], w.bias[e*rows:(e+1)*rows]
 		d := dst[first*rows : (first+count)*rows]
 		switch {
-		case t.int8 && kernels.HasVNNI() && t.isa == kernels.AVX512:
+		case t.int8 && t.isa.Int8Kernel():
 			p.MatMulMXFP4Q8(d, xq[first*qb:(first+count)*qb], count, bl, sc, rows, cols, bias)
 		case t.int8:
 			t.isa.MatMulMXFP4Q8(d, xq[first*qb:(first+count)*qb], count, bl, sc, rows, cols, bias, 0, rows)

@@ -151,7 +151,7 @@ func benchDecode(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if o.ISA, err = benchISA(*isaName, o.Threads); err != nil {
 			return err
 		}
-		if o.Int8Experts && (o.ISA != kernels.AVX512 || !kernels.HasVNNI()) {
+		if o.Int8Experts && !o.ISA.Int8Kernel() {
 			return errInt8Experts
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/gptoss/gptoss/backend"
 	"github.com/gptoss/gptoss/backend/cpu"
 	"github.com/gptoss/gptoss/backend/cuda"
-	"github.com/gptoss/gptoss/kernels"
 	"github.com/gptoss/gptoss/loader"
 	"github.com/gptoss/gptoss/model"
 )
@@ -48,7 +47,7 @@ var errInt8Experts = errors.New("--int8-experts needs AVX-512 VNNI and VBMI, whi
 // options applied.
 func (f *modelFlags) cpuBackend() (*cpu.Backend, error) {
 	b := cpu.New()
-	if f.int8Experts && (b.ISA() != kernels.AVX512 || !kernels.HasVNNI()) {
+	if f.int8Experts && !b.ISA().Int8Kernel() {
 		b.Close()
 		return nil, errInt8Experts
 	}
