@@ -29,40 +29,28 @@ AI __m512 bf16_load(const uint16_t *p, __mmask16 m) {
 	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-// bf16_tile computes an R×T tile of dst: W rows o…o+R-1 against x rows
-// t…t+T-1. R and T are constants at every call site, so the accumulators
-// stay in registers.
-AI void bf16_tile(int R, int T, float *dst, long ldd, const float *x, long in, const uint16_t *w,
-                  const float *bias, long o, long t) {
-	__m512 acc[4][4];
-	for (int r = 0; r < R; r++)
-		for (int c = 0; c < T; c++) acc[r][c] = _mm512_setzero_ps();
+// bf16_rows1 computes outputs o…o+R-1 of a matrix-vector product. R is
+// a constant at every call site, so the accumulators stay in registers.
+AI void bf16_rows1(int R, float *dst, const float *x, long in, const uint16_t *w, const float *bias, long o) {
+	__m512 acc[4];
+	for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
 	long k = 0;
 	for (; k + 16 <= in; k += 16) {
-		__m512 wv[4];
 #if BF_PF_ROWS > 0
-		if (R == 4 && T == 1 && (k & 31) == 0)
+		if (R == 4 && (k & 31) == 0)
 			for (int r = 0; r < R; r++) _mm_prefetch((const char *)(w + (o + BF_PF_ROWS + r) * in + k), _MM_HINT_T0);
 #endif
+		__m512 wv[4];
 		for (int r = 0; r < R; r++) wv[r] = bf16_load(w + (o + r) * in + k, 0xFFFF);
-		for (int c = 0; c < T; c++) {
-			__m512 xv = _mm512_loadu_ps(x + (t + c) * in + k);
-			for (int r = 0; r < R; r++) acc[r][c] = _mm512_fmadd_ps(wv[r], xv, acc[r][c]);
-		}
+		__m512 xv = _mm512_loadu_ps(x + k);
+		for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(wv[r], xv, acc[r]);
 	}
 	if (k < in) {
 		__mmask16 m = (__mmask16)((1u << (in - k)) - 1);
-		__m512 wv[4];
-		for (int r = 0; r < R; r++) wv[r] = bf16_load(w + (o + r) * in + k, m);
-		for (int c = 0; c < T; c++) {
-			__m512 xv = _mm512_maskz_loadu_ps(m, x + (t + c) * in + k);
-			for (int r = 0; r < R; r++) acc[r][c] = _mm512_fmadd_ps(wv[r], xv, acc[r][c]);
-		}
+		__m512 xv = _mm512_maskz_loadu_ps(m, x + k);
+		for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(bf16_load(w + (o + r) * in + k, m), xv, acc[r]);
 	}
-	for (int r = 0; r < R; r++) {
-		float b = bias ? bias[o + r] : 0.0f;
-		for (int c = 0; c < T; c++) dst[(t + c) * ldd + o + r] = _mm512_reduce_add_ps(acc[r][c]) + b;
-	}
+	for (int r = 0; r < R; r++) dst[o + r] = _mm512_reduce_add_ps(acc[r]) + (bias ? bias[o + r] : 0.0f);
 }
 
 // Batches (n > 1) are cut in blocks of BF_TB tokens × BF_RB rows × BF_KB
@@ -166,8 +154,8 @@ void gptoss_matmul_bf16_avx512(float *dst, const float *x, long n, const uint16_
 	if (n == 1) {
 		// Decode: bandwidth-bound; four rows at a time share the x loads.
 		long o = lo;
-		for (; o + 4 <= hi; o += 4) bf16_tile(4, 1, dst, out, x, in, w, bias, o, 0);
-		for (; o < hi; o++) bf16_tile(1, 1, dst, out, x, in, w, bias, o, 0);
+		for (; o + 4 <= hi; o += 4) bf16_rows1(4, dst, x, in, w, bias, o);
+		for (; o < hi; o++) bf16_rows1(1, dst, x, in, w, bias, o);
 		return;
 	}
 	bf16_batch(dst, x, n, w, out, in, bias, lo, hi);
@@ -214,90 +202,78 @@ AI int has_zero(const uint8_t *p, long n) {
 	return 0;
 }
 
-// mx_chunk adds one chunk (nb blocks from block g) of an R×T tile to acc.
-AI void mx_chunk(int R, int T, __m512 acc[8][4], const float *xs, long cols, const uint8_t *blocks,
-                 const uint8_t *scales, long o, long t, long g, int nb, int fix, __m512 lut) {
+// mx_chunk adds one chunk (nb blocks from block g) of rows o…o+R-1 of a
+// matrix-vector product to acc.
+AI void mx_chunk(int R, __m512 acc[8], const float *xs, long cols, const uint8_t *blocks, const uint8_t *scales,
+                 long o, long g, int nb, int fix, __m512 lut) {
 	long groups = cols / 32, L = 4 * nb;
 	__mmask64 bm = nb == 4 ? ~0ull : (1ull << (16 * nb)) - 1;
 	__mmask16 xm = nb == 4 ? 0xFFFF : (__mmask16)((1u << L) - 1);
 	__m512i v[8];
-	__m512 bs[8][4];
+	__m512 bs[8];
 #pragma GCC unroll 8
 	for (int r = 0; r < R; r++) {
 		const uint8_t *b = blocks + ((o + r) * groups + g) * 16;
 		v[r] = nb == 4 ? _mm512_loadu_si512(b) : _mm512_maskz_loadu_epi8(bm, b);
 	}
 #if PF_ROWS > 0
-	if (R == 8 && T == 1)
+	if (R == 8)
 #pragma GCC unroll 8
 		for (int r = 0; r < R; r++) _mm_prefetch((const char *)(blocks + ((o + PF_ROWS + r) * groups + g) * 16), _MM_HINT_T0);
 #endif
 #pragma GCC unroll 8
 	for (int k = 0; k < 8; k++) {
-		__m512 xk[4];
-#pragma GCC unroll 4
-		for (int c = 0; c < T; c++) {
-			const float *xp = xs + (t + c) * cols + g * 32 + k * L;
-			xk[c] = nb == 4 ? _mm512_loadu_ps(xp) : _mm512_maskz_loadu_ps(xm, xp);
-		}
+		const float *xp = xs + g * 32 + k * L;
+		__m512 xk = nb == 4 ? _mm512_loadu_ps(xp) : _mm512_maskz_loadu_ps(xm, xp);
 #pragma GCC unroll 8
 		for (int r = 0; r < R; r++) {
 			__m512 w = _mm512_permutexvar_ps(k ? _mm512_srli_epi32(v[r], 4 * k) : v[r], lut);
-#pragma GCC unroll 4
-			for (int c = 0; c < T; c++) bs[r][c] = k ? _mm512_fmadd_ps(w, xk[c], bs[r][c]) : _mm512_mul_ps(w, xk[c]);
+			bs[r] = k ? _mm512_fmadd_ps(w, xk, bs[r]) : _mm512_mul_ps(w, xk);
 		}
 	}
 #pragma GCC unroll 8
-	for (int r = 0; r < R; r++) {
-		__m512 sv = mx_scale16(scales + (o + r) * groups + g, nb, fix);
-#pragma GCC unroll 4
-		for (int c = 0; c < T; c++) acc[r][c] = _mm512_fmadd_ps(bs[r][c], sv, acc[r][c]);
-	}
+	for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(bs[r], mx_scale16(scales + (o + r) * groups + g, nb, fix), acc[r]);
 }
 
-AI void mx_chunks(int R, int T, __m512 acc[8][4], const float *xs, long cols, const uint8_t *blocks,
-                  const uint8_t *scales, long o, long t, int fix, __m512 lut) {
+AI void mx_chunks(int R, __m512 acc[8], const float *xs, long cols, const uint8_t *blocks, const uint8_t *scales,
+                  long o, int fix, __m512 lut) {
 	long groups = cols / 32, g = 0;
-	// Decode tiles (8×1) prefetch the next tile's rows (mx_chunk): the
+	// Tiles of 8 rows prefetch the next tile's rows (mx_chunk): the
 	// kernel has enough arithmetic per byte that, without it, the core
 	// does not keep enough misses in flight.
-	for (; g + 4 <= groups; g += 4) mx_chunk(R, T, acc, xs, cols, blocks, scales, o, t, g, 4, fix, lut);
+	for (; g + 4 <= groups; g += 4) mx_chunk(R, acc, xs, cols, blocks, scales, o, g, 4, fix, lut);
 	switch (groups - g) {
-	case 3: mx_chunk(R, T, acc, xs, cols, blocks, scales, o, t, g, 3, fix, lut); break;
-	case 2: mx_chunk(R, T, acc, xs, cols, blocks, scales, o, t, g, 2, fix, lut); break;
-	case 1: mx_chunk(R, T, acc, xs, cols, blocks, scales, o, t, g, 1, fix, lut); break;
+	case 3: mx_chunk(R, acc, xs, cols, blocks, scales, o, g, 3, fix, lut); break;
+	case 2: mx_chunk(R, acc, xs, cols, blocks, scales, o, g, 2, fix, lut); break;
+	case 1: mx_chunk(R, acc, xs, cols, blocks, scales, o, g, 1, fix, lut); break;
 	}
 }
 
-// mx_tile computes an R×T tile of an MXFP4 product: W rows o…o+R-1 against
-// x rows t…t+T-1 (R ≤ 8, T ≤ 4).
-AI void mx_tile(int R, int T, float *dst, long ldd, const float *xs, long cols, const uint8_t *blocks,
-                const uint8_t *scales, const float *bias, long o, long t, __m512 lut) {
+// mx_rows1 computes outputs o…o+R-1 (R ≤ 8) of an MXFP4 matrix-vector
+// product.
+AI void mx_rows1(int R, float *dst, const float *xs, long cols, const uint8_t *blocks, const uint8_t *scales,
+                 const float *bias, long o, __m512 lut) {
 	long groups = cols / 32;
-	__m512 acc[8][4];
-	for (int r = 0; r < R; r++)
-		for (int c = 0; c < T; c++) acc[r][c] = _mm512_setzero_ps();
+	__m512 acc[8];
+	for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
 	if (has_zero(scales + o * groups, R * groups))
-		mx_chunks(R, T, acc, xs, cols, blocks, scales, o, t, 1, lut);
+		mx_chunks(R, acc, xs, cols, blocks, scales, o, 1, lut);
 	else
-		mx_chunks(R, T, acc, xs, cols, blocks, scales, o, t, 0, lut);
-	for (int r = 0; r < R; r++) {
-		float b = bias ? bias[o + r] : 0.0f;
-		for (int c = 0; c < T; c++) dst[(t + c) * ldd + o + r] = _mm512_reduce_add_ps(acc[r][c]) + b;
-	}
+		mx_chunks(R, acc, xs, cols, blocks, scales, o, 0, lut);
+	for (int r = 0; r < R; r++) dst[o + r] = _mm512_reduce_add_ps(acc[r]) + (bias ? bias[o + r] : 0.0f);
 }
 
-// One out-of-line function per tile shape, so that each gets its own
-// register allocation (inlined into one function, the tiles spill).
-#define MX_TILE_FN(R, T)                                                                            \
-	static __attribute__((noinline)) void mx_tile_##R##_##T(float *dst, long ldd, const float *xs,  \
-	                                                        long cols, const uint8_t *blocks,       \
-	                                                        const uint8_t *scales, const float *bias, \
-	                                                        long o, long t, __m512 lut) {           \
-		mx_tile(R, T, dst, ldd, xs, cols, blocks, scales, bias, o, t, lut);                     \
-	}
-MX_TILE_FN(8, 1)
-MX_TILE_FN(1, 1)
+// One out-of-line function per row count, so that each gets its own
+// register allocation (inlined into one function, they spill).
+static __attribute__((noinline)) void mx_rows1_8(float *dst, const float *xs, long cols, const uint8_t *blocks,
+                                                 const uint8_t *scales, const float *bias, long o, __m512 lut) {
+	mx_rows1(8, dst, xs, cols, blocks, scales, bias, o, lut);
+}
+
+static __attribute__((noinline)) void mx_rows1_1(float *dst, const float *xs, long cols, const uint8_t *blocks,
+                                                 const uint8_t *scales, const float *bias, long o, __m512 lut) {
+	mx_rows1(1, dst, xs, cols, blocks, scales, bias, o, lut);
+}
 
 // Batches (n > 1): a block of MP_RB rows × MP_CB chunks is decoded once
 // into an L1 panel (per row and chunk, the 8 nibble vectors as unscaled
@@ -459,8 +435,8 @@ void gptoss_matmul_mxfp4_avx512(float *dst, const float *xs, long n, const uint8
 		long o = lo;
 		// Eight rows: eight independent chains, and the 8 x vectors of a
 		// chunk are loaded once for all of them.
-		for (; o + 8 <= hi; o += 8) mx_tile_8_1(dst, rows, xs, cols, blocks, scales, bias, o, 0, lut);
-		for (; o < hi; o++) mx_tile_1_1(dst, rows, xs, cols, blocks, scales, bias, o, 0, lut);
+		for (; o + 8 <= hi; o += 8) mx_rows1_8(dst, xs, cols, blocks, scales, bias, o, lut);
+		for (; o < hi; o++) mx_rows1_1(dst, xs, cols, blocks, scales, bias, o, lut);
 		return;
 	}
 	mp_batch(dst, xs, n, blocks, scales, rows, cols, bias, lo, hi, lut);
