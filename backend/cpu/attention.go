@@ -36,14 +36,10 @@ func (b *Backend) Attention(out, q, k, v, sinks backend.Tensor, layer int, scale
 		return err
 	}
 	heads := len(st.data)
-	if heads == 0 || qt.cols%heads != 0 || o.cols != qt.cols || kt.cols != vt.cols {
-		return fmt.Errorf("cpu: attention: q %v, k %v, v %v, out %v, %d sinks disagree", qt.Shape(), kt.Shape(), vt.Shape(), o.Shape(), heads)
+	hd, kvHeads, err := backend.CheckAttention(o.dims(), qt.dims(), kt.dims(), vt.dims(), heads, segs)
+	if err != nil {
+		return shapeErr(err)
 	}
-	hd := qt.cols / heads
-	if kt.cols%hd != 0 || heads%(kt.cols/hd) != 0 {
-		return fmt.Errorf("cpu: attention: kv width %d does not divide into heads of %d for %d query heads", kt.cols, hd, heads)
-	}
-	kvHeads := kt.cols / hd
 	items, longest := 0, 0
 	for _, s := range segs {
 		c, ok := s.Cache.(*attention.Cache)
@@ -52,9 +48,6 @@ func (b *Backend) Attention(out, q, k, v, sinks backend.Tensor, layer int, scale
 		}
 		if s.Pos != c.Len() || s.Pos+s.Len > c.MaxLen() {
 			return fmt.Errorf("cpu: attention: segment at position %d+%d, cache holds %d of at most %d", s.Pos, s.Len, c.Len(), c.MaxLen())
-		}
-		if err := rowsOK("attention", s.Row+s.Len, o, qt, kt, vt); err != nil {
-			return err
 		}
 		items += s.Len * kvHeads
 		longest = max(longest, s.Pos+s.Len)

@@ -200,6 +200,9 @@ func (t *experts) Shape() []int { return t.shape }
 func (t *floats) Shape() []int  { return []int{t.rows, t.cols} }
 func (t *ints) Shape() []int    { return []int{t.rows, t.cols} }
 
+func (t *floats) dims() backend.Dims { return backend.Dims{Rows: t.rows, Cols: t.cols} }
+func (t *ints) dims() backend.Dims   { return backend.Dims{Rows: t.rows, Cols: t.cols} }
+
 func (t *floats) row(r int) []float32 { return t.data[r*t.cols : (r+1)*t.cols] }
 
 // Weight implements backend.Backend.

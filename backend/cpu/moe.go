@@ -39,14 +39,11 @@ func (b *Backend) MoE(dst, x, idx, weights, gateUp, down backend.Tensor, act bac
 	if err != nil {
 		return err
 	}
-	if err := rowsOK("moe", n, d, xt, wt); err != nil {
-		return err
+	if err := backend.CheckMoE(n, d.dims(), xt.dims(), it.dims(), wt.dims(), gu.shape, dn.shape); err != nil {
+		return shapeErr(err)
 	}
 	ne, guRows, guCols := gu.shape[0], gu.shape[1], gu.shape[2]*mxfp4.BlockSize
 	dnRows, dnCols := dn.shape[1], dn.shape[2]*mxfp4.BlockSize
-	if dn.shape[0] != ne || guCols != xt.cols || guRows != 2*dnCols || dnRows != d.cols || it.cols != wt.cols || n > it.rows {
-		return fmt.Errorf("cpu: moe: gate_up %v, down %v, x %v, out %v disagree", gu.shape, dn.shape, xt.Shape(), d.Shape())
-	}
 	t := &b.moe
 	k := it.cols
 	slots := n * k

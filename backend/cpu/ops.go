@@ -19,14 +19,8 @@ func as[T backend.Tensor](op string, t backend.Tensor) (T, error) {
 	return v, nil
 }
 
-func rowsOK(op string, n int, ts ...*floats) error {
-	for _, t := range ts {
-		if n > t.rows {
-			return fmt.Errorf("cpu: %s: %d rows requested, tensor has %d", op, n, t.rows)
-		}
-	}
-	return nil
-}
+// shapeErr names the backend in a shared shape check's error.
+func shapeErr(err error) error { return fmt.Errorf("cpu: %w", err) }
 
 // Embed implements backend.Backend.
 func (b *Backend) Embed(dst, table backend.Tensor, tokens []int32) error {
@@ -39,14 +33,11 @@ func (b *Backend) Embed(dst, table backend.Tensor, tokens []int32) error {
 	if err != nil {
 		return err
 	}
-	vocab, h := w.shape[0], w.shape[1]
-	if d.cols != h || len(tokens) > d.rows {
-		return fmt.Errorf("cpu: embed: %d tokens of width %d into %v", len(tokens), h, d.Shape())
+	h := w.shape[1]
+	if err := backend.CheckEmbed(d.dims(), w.shape[0], h, tokens); err != nil {
+		return shapeErr(err)
 	}
 	for i, t := range tokens {
-		if t < 0 || int(t) >= vocab {
-			return fmt.Errorf("cpu: embed: token %d outside the vocabulary of %d", t, vocab)
-		}
 		kernels.DecodeBF16(d.row(i), w.data[int(t)*h*2:(int(t)+1)*h*2])
 	}
 	b.stats.Embed += int64(len(tokens) * h * 2)
@@ -68,11 +59,8 @@ func (b *Backend) RMSNorm(dst, x, gain backend.Tensor, n int, eps float32) error
 	if err != nil {
 		return err
 	}
-	if err := rowsOK("rmsnorm", n, d, s); err != nil {
-		return err
-	}
-	if d.cols != s.cols || len(g.data) != s.cols {
-		return fmt.Errorf("cpu: rmsnorm: widths %d, %d and gain %d differ", d.cols, s.cols, len(g.data))
+	if err := backend.CheckRMSNorm(n, d.dims(), s.dims(), len(g.data)); err != nil {
+		return shapeErr(err)
 	}
 	for r := range n {
 		kernels.RMSNorm(d.row(r), s.row(r), g.data, eps)
@@ -96,21 +84,16 @@ func (b *Backend) Linear(dst, x, w, bias backend.Tensor, n int) error {
 	}
 	out, in := m.shape[0], m.shape[1]
 	var bv []float32
+	nb := -1
 	if bias != nil {
 		v, err := as[*vector]("linear", bias)
 		if err != nil {
 			return err
 		}
-		if len(v.data) != out {
-			return fmt.Errorf("cpu: linear: bias of %d for %d outputs", len(v.data), out)
-		}
-		bv = v.data
+		bv, nb = v.data, len(v.data)
 	}
-	if err := rowsOK("linear", n, d, s); err != nil {
-		return err
-	}
-	if s.cols != in || d.cols != out {
-		return fmt.Errorf("cpu: linear: %v × %v into %v", s.Shape(), m.shape, d.Shape())
+	if err := backend.CheckLinear(n, d.dims(), s.dims(), out, in, nb); err != nil {
+		return shapeErr(err)
 	}
 	b.stats.Dense += int64(len(m.data) + 4*len(bv))
 	defer b.end(m.kind, b.begin())
@@ -152,11 +135,8 @@ func (b *Backend) Add(dst, x backend.Tensor, n int) error {
 	if err != nil {
 		return err
 	}
-	if err := rowsOK("add", n, d, s); err != nil {
-		return err
-	}
-	if d.cols != s.cols {
-		return fmt.Errorf("cpu: add: widths %d and %d differ", d.cols, s.cols)
+	if err := backend.CheckAdd(n, d.dims(), s.dims()); err != nil {
+		return shapeErr(err)
 	}
 	for i, v := range s.data[:n*s.cols] {
 		d.data[i] += v
@@ -172,15 +152,12 @@ func (b *Backend) RoPE(x backend.Tensor, heads int, rope *attention.RoPE, segs [
 		return err
 	}
 	hd := rope.HeadDim()
-	if heads*hd != t.cols {
-		return fmt.Errorf("cpu: rope: %d heads of %d in width %d", heads, hd, t.cols)
+	if err := backend.CheckRoPE(t.dims(), heads, hd, segs); err != nil {
+		return shapeErr(err)
 	}
 	cs := b.scratchFloats(hd)
 	cos, sin := cs[:hd/2], cs[hd/2:]
 	for _, s := range segs {
-		if s.Row+s.Len > t.rows {
-			return fmt.Errorf("cpu: rope: segment rows %d+%d past %d", s.Row, s.Len, t.rows)
-		}
 		for i := range s.Len {
 			rope.CosSin(s.Pos+i, cos, sin)
 			attention.Rotate(t.row(s.Row+i), heads, hd, cos, sin)
@@ -204,11 +181,8 @@ func (b *Backend) TopK(idx, weights, logits backend.Tensor, k, n int) error {
 	if err != nil {
 		return err
 	}
-	if err := rowsOK("topk", n, wt, lt); err != nil {
-		return err
-	}
-	if k <= 0 || k > lt.cols || it.cols != k || wt.cols != k || n > it.rows {
-		return fmt.Errorf("cpu: topk: k=%d of %d into %v and %v", k, lt.cols, it.Shape(), wt.Shape())
+	if err := backend.CheckTopK(k, n, it.dims(), wt.dims(), lt.dims()); err != nil {
+		return shapeErr(err)
 	}
 	for r := range n {
 		kernels.TopK(it.data[r*k:(r+1)*k], wt.row(r), lt.row(r), k)
@@ -227,13 +201,10 @@ func (b *Backend) CopyRows(dst, src backend.Tensor, rows []int) error {
 	if err != nil {
 		return err
 	}
-	if d.cols != s.cols || len(rows) > d.rows {
-		return fmt.Errorf("cpu: copyrows: %d rows of %v into %v", len(rows), s.Shape(), d.Shape())
+	if err := backend.CheckCopyRows(d.dims(), s.dims(), rows); err != nil {
+		return shapeErr(err)
 	}
 	for i, r := range rows {
-		if r < 0 || r >= s.rows {
-			return fmt.Errorf("cpu: copyrows: row %d outside [0, %d)", r, s.rows)
-		}
 		copy(d.row(i), s.row(r))
 	}
 	return nil

@@ -32,14 +32,8 @@ func as[T backend.Tensor](op string, t backend.Tensor) (T, error) {
 	return v, nil
 }
 
-func rowsOK(op string, n int, ts ...*floats) error {
-	for _, t := range ts {
-		if n < 0 || n > t.rows {
-			return fmt.Errorf("cuda: %s: %d rows requested, tensor has %d", op, n, t.rows)
-		}
-	}
-	return nil
-}
+// shapeErr names the backend in a shared shape check's error.
+func shapeErr(err error) error { return fmt.Errorf("cuda: %w", err) }
 
 func ceil(a, b int) int { return (a + b - 1) / b }
 
@@ -53,14 +47,9 @@ func (b *Backend) Embed(dst, table backend.Tensor, tokens []int32) error {
 	if err != nil {
 		return err
 	}
-	vocab, h := w.shape[0], w.shape[1]
-	if d.cols != h || len(tokens) > d.rows {
-		return fmt.Errorf("cuda: embed: %d tokens of width %d into %v", len(tokens), h, d.Shape())
-	}
-	for _, t := range tokens {
-		if t < 0 || int(t) >= vocab {
-			return fmt.Errorf("cuda: embed: token %d outside the vocabulary of %d", t, vocab)
-		}
+	h := w.shape[1]
+	if err := backend.CheckEmbed(d.dims(), w.shape[0], h, tokens); err != nil {
+		return shapeErr(err)
 	}
 	if len(tokens) == 0 {
 		return nil
@@ -88,11 +77,8 @@ func (b *Backend) RMSNorm(dst, x, gain backend.Tensor, n int, eps float32) error
 	if err != nil {
 		return err
 	}
-	if err := rowsOK("rmsnorm", n, d, s); err != nil {
-		return err
-	}
-	if d.cols != s.cols || g.n != s.cols {
-		return fmt.Errorf("cuda: rmsnorm: widths %d, %d and gain %d differ", d.cols, s.cols, g.n)
+	if err := backend.CheckRMSNorm(n, d.dims(), s.dims(), g.n); err != nil {
+		return shapeErr(err)
 	}
 	if n == 0 {
 		return nil
@@ -134,21 +120,16 @@ func (b *Backend) Linear(dst, x, w, bias backend.Tensor, n int) error {
 	}
 	out, in := m.shape[0], m.shape[1]
 	var bp driver.DevicePtr
+	nb := -1
 	if bias != nil {
 		v, err := as[*vector]("linear", bias)
 		if err != nil {
 			return err
 		}
-		if v.n != out {
-			return fmt.Errorf("cuda: linear: bias of %d for %d outputs", v.n, out)
-		}
-		bp = v.p
+		bp, nb = v.p, v.n
 	}
-	if err := rowsOK("linear", n, d, s); err != nil {
-		return err
-	}
-	if s.cols != in || d.cols != out {
-		return fmt.Errorf("cuda: linear: %v × %v into %v", s.Shape(), m.shape, d.Shape())
+	if err := backend.CheckLinear(n, d.dims(), s.dims(), out, in, nb); err != nil {
+		return shapeErr(err)
 	}
 	if n == 0 {
 		return nil
@@ -180,11 +161,8 @@ func (b *Backend) Add(dst, x backend.Tensor, n int) error {
 	if err != nil {
 		return err
 	}
-	if err := rowsOK("add", n, d, s); err != nil {
-		return err
-	}
-	if d.cols != s.cols {
-		return fmt.Errorf("cuda: add: widths %d and %d differ", d.cols, s.cols)
+	if err := backend.CheckAdd(n, d.dims(), s.dims()); err != nil {
+		return shapeErr(err)
 	}
 	count := n * s.cols
 	if count == 0 {
@@ -202,13 +180,8 @@ func (b *Backend) RoPE(x backend.Tensor, heads int, rope *attention.RoPE, segs [
 		return err
 	}
 	hd := rope.HeadDim()
-	if heads <= 0 || heads*hd != t.cols {
-		return fmt.Errorf("cuda: rope: %d heads of %d in width %d", heads, hd, t.cols)
-	}
-	for _, s := range segs {
-		if s.Row < 0 || s.Len < 0 || s.Row+s.Len > t.rows {
-			return fmt.Errorf("cuda: rope: segment rows %d+%d past %d", s.Row, s.Len, t.rows)
-		}
+	if err := backend.CheckRoPE(t.dims(), heads, hd, segs); err != nil {
+		return shapeErr(err)
 	}
 	c := &b.rope
 	if c.rope != rope || len(c.rows) != len(segs) {
@@ -284,14 +257,13 @@ func (b *Backend) Attention(out, q, k, v, sinks backend.Tensor, layer int, scale
 		return err
 	}
 	heads := st.n
-	if heads == 0 || qt.cols%heads != 0 || o.cols != qt.cols || kt.cols != vt.cols {
-		return fmt.Errorf("cuda: attention: q %v, k %v, v %v, out %v, %d sinks disagree", qt.Shape(), kt.Shape(), vt.Shape(), o.Shape(), heads)
+	hd, kvHeads, err := backend.CheckAttention(o.dims(), qt.dims(), kt.dims(), vt.dims(), heads, segs)
+	if err != nil {
+		return shapeErr(err)
 	}
-	hd := qt.cols / heads
-	if kt.cols%hd != 0 || heads%(kt.cols/hd) != 0 || hd > 256 {
-		return fmt.Errorf("cuda: attention: kv width %d does not divide into heads of %d for %d query heads (head_dim ≤ 256)", kt.cols, hd, heads)
+	if hd > 256 {
+		return fmt.Errorf("cuda: attention: head_dim %d above the kernels' 256", hd)
 	}
-	kvHeads := kt.cols / hd
 	n := 0
 	for _, s := range segs {
 		c, ok := s.Cache.(*kvCache)
@@ -306,9 +278,6 @@ func (b *Backend) Attention(out, q, k, v, sinks backend.Tensor, layer int, scale
 		}
 		if s.Row != n || s.Len <= 0 {
 			return fmt.Errorf("cuda: attention: segment at row %d (length %d) does not continue at row %d", s.Row, s.Len, n)
-		}
-		if err := rowsOK("attention", s.Row+s.Len, o, qt, kt, vt); err != nil {
-			return err
 		}
 		if !c.layers[layer].ring {
 			if err := c.grow(layer, s.Pos+s.Len); err != nil {
@@ -487,11 +456,8 @@ func (b *Backend) TopK(idx, weights, logits backend.Tensor, k, n int) error {
 	if err != nil {
 		return err
 	}
-	if err := rowsOK("topk", n, wt, lt); err != nil {
-		return err
-	}
-	if k <= 0 || k > lt.cols || it.cols != k || wt.cols != k || n > it.rows {
-		return fmt.Errorf("cuda: topk: k=%d of %d into %v and %v", k, lt.cols, it.Shape(), wt.Shape())
+	if err := backend.CheckTopK(k, n, it.dims(), wt.dims(), lt.dims()); err != nil {
+		return shapeErr(err)
 	}
 	if n == 0 {
 		return nil
@@ -510,17 +476,14 @@ func (b *Backend) CopyRows(dst, src backend.Tensor, rows []int) error {
 	if err != nil {
 		return err
 	}
-	if d.cols != s.cols || len(rows) > d.rows {
-		return fmt.Errorf("cuda: copyrows: %d rows of %v into %v", len(rows), s.Shape(), d.Shape())
+	if err := backend.CheckCopyRows(d.dims(), s.dims(), rows); err != nil {
+		return shapeErr(err)
 	}
 	if len(rows) == 0 {
 		return nil
 	}
 	r32 := b.hostInts(len(rows))
 	for _, r := range rows {
-		if r < 0 || r >= s.rows {
-			return fmt.Errorf("cuda: copyrows: row %d outside [0, %d)", r, s.rows)
-		}
 		r32 = append(r32, int32(r))
 	}
 	b.ints = r32
@@ -564,14 +527,11 @@ func (b *Backend) MoE(dst, x, idx, weights, gateUp, down backend.Tensor, act bac
 	if err != nil {
 		return err
 	}
-	if err := rowsOK("moe", n, d, xt, wt); err != nil {
-		return err
+	if err := backend.CheckMoE(n, d.dims(), xt.dims(), it.dims(), wt.dims(), gu.shape, dn.shape); err != nil {
+		return shapeErr(err)
 	}
 	ne, guRows, guCols := gu.shape[0], gu.shape[1], gu.shape[2]*mxfp4.BlockSize
 	dnRows, dnCols := dn.shape[1], dn.shape[2]*mxfp4.BlockSize
-	if dn.shape[0] != ne || guCols != xt.cols || guRows != 2*dnCols || dnRows != d.cols || it.cols != wt.cols || n > it.rows {
-		return fmt.Errorf("cuda: moe: gate_up %v, down %v, x %v, out %v disagree", gu.shape, dn.shape, xt.Shape(), d.Shape())
-	}
 	if n == 0 {
 		return nil
 	}
@@ -694,7 +654,7 @@ func (b *Backend) Argmax(dst []int32, logits backend.Tensor, n int) error {
 	if err != nil {
 		return err
 	}
-	if err := rowsOK("argmax", n, lt); err != nil || len(dst) < n {
+	if n < 0 || n > lt.rows || len(dst) < n {
 		return fmt.Errorf("cuda: argmax: %d rows of %v into %d ids", n, lt.Shape(), len(dst))
 	}
 	out := &b.scratch[0]

@@ -56,6 +56,9 @@ func (t *experts) Shape() []int { return t.shape }
 func (t *floats) Shape() []int  { return []int{t.rows, t.cols} }
 func (t *ints) Shape() []int    { return []int{t.rows, t.cols} }
 
+func (t *floats) dims() backend.Dims { return backend.Dims{Rows: t.rows, Cols: t.cols} }
+func (t *ints) dims() backend.Dims   { return backend.Dims{Rows: t.rows, Cols: t.cols} }
+
 func (t *floats) row(r int) driver.DevicePtr { return t.p + driver.DevicePtr(4*r*t.cols) }
 
 // upload copies host bytes to new device memory and waits until the copy
