@@ -38,12 +38,13 @@ type DecodeOptions struct {
 	TensorCores bool
 }
 
-// OpProfile is the decode time of one kind of op, per decoded token.
+// OpProfile is the time of one kind of op, per decoded token (or, in the
+// prefill profile, per prompt token).
 type OpProfile struct {
 	Op     string  `json:"op"`
 	MsTok  float64 `json:"ms_per_token"`
 	WaitMs float64 `json:"wait_ms_per_token"` // calling thread idle, waiting for the others
-	Share  float64 `json:"share"`             // of the decode time
+	Share  float64 `json:"share"`             // of the decode (prefill) time
 	GBps   float64 `json:"gbps,omitempty"`    // weight bytes of this kind / its time
 }
 
@@ -85,7 +86,8 @@ type Report struct {
 	PeakGBps        float64          `json:"peak_gbps,omitempty"`
 	FractionOfPeak  float64          `json:"fraction_of_peak,omitempty"`
 	Graphs          *cuda.GraphStats `json:"cuda_graphs,omitempty"`
-	Profile         []OpProfile      `json:"profile,omitempty"`
+	Profile         []OpProfile      `json:"profile,omitempty"`         // decode steps
+	PrefillProfile  []OpProfile      `json:"prefill_profile,omitempty"` // the timed prefills
 	PeakRSS         int64            `json:"peak_rss_bytes"`
 	CheckpointBytes int64            `json:"checkpoint_bytes"`
 }
@@ -165,10 +167,10 @@ type runner struct {
 	st      *model.State
 	logits  []float32
 	tokens  []int32
-	// profile turns the backend's op timing on for the decode steps;
-	// prof sums it over the repeats.
-	profile bool
-	prof    []cpu.OpTime
+	// profile turns the backend's op timing on for the timed prefill and
+	// decode steps; prof and profPP sum it over the repeats.
+	profile      bool
+	prof, profPP []cpu.OpTime
 }
 
 func newRunner(m *model.Model, o DecodeOptions, w *loader.Weights) *runner {
@@ -185,7 +187,7 @@ func (run *runner) measure(ctx context.Context, r *Report) error {
 	o := run.o
 	var pp, tg []float64
 	var counted cpu.Stats
-	var decodeTime time.Duration
+	var decodeTime, prefillTime time.Duration
 	for rep := range o.Repeats + 1 { // repeat 0 is the warm-up
 		run.profile = o.Profile && rep > 0
 		p, g, s, err := run.once(ctx)
@@ -198,11 +200,17 @@ func (run *runner) measure(ctx context.Context, r *Report) error {
 			if g > 0 {
 				decodeTime += time.Duration(float64(o.GenTokens) / g * float64(time.Second))
 			}
+			if p > 0 {
+				prefillTime += time.Duration(float64(o.PromptTokens) / p * float64(time.Second))
+			}
 		}
 	}
 	if o.PromptTokens > 0 {
 		r.Prefill = rateOf(pp)
 		r.PrefillTokS = r.Prefill.Mean
+		if o.Profile {
+			r.PrefillProfile = opProfile(run.profPP, prefillTime, float64(o.PromptTokens*o.Repeats), nil)
+		}
 	}
 	if o.GenTokens > 0 {
 		r.Decode = rateOf(tg)
@@ -314,11 +322,18 @@ func (r *runner) once(ctx context.Context) (pp, tg float64, read cpu.Stats, err 
 		}
 	}
 	if o.PromptTokens > 0 {
+		if r.profile {
+			r.cpu.SetProfile(true)
+		}
 		t0 := time.Now()
 		if err := step(o.Depth, o.PromptTokens); err != nil {
 			return 0, 0, read, err
 		}
 		pp = float64(o.PromptTokens) / time.Since(t0).Seconds()
+		if r.profile {
+			r.profPP = addProfile(r.profPP, r.cpu.Profile())
+			r.cpu.SetProfile(false)
+		}
 	}
 	if o.GenTokens > 0 {
 		if err := r.resetStats(); err != nil {

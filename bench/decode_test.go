@@ -39,6 +39,17 @@ func TestDecodeReport(t *testing.T) {
 	if len(r.Profile) == 0 || math.Abs(share-1) > 1e-6 || weights < 5 {
 		t.Errorf("profile shares sum to %g with %v bandwidths: %+v", share, weights, r.Profile)
 	}
+	share = 0
+	var moe float64
+	for _, p := range r.PrefillProfile {
+		share += p.Share
+		if p.Op == "moe_gate_up" {
+			moe = p.MsTok
+		}
+	}
+	if math.Abs(share-1) > 1e-6 || moe <= 0 {
+		t.Errorf("prefill profile shares sum to %g, gate_up %g ms: %+v", share, moe, r.PrefillProfile)
+	}
 	if _, err := Decode(context.Background(), "../testdata/shapes", DecodeOptions{Repeats: 1, Threads: 1}); err == nil {
 		t.Error("no prompt and no gen tokens accepted")
 	}

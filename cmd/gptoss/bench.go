@@ -113,7 +113,7 @@ func benchDecode(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.IntVar(&o.Threads, "threads", runtime.GOMAXPROCS(0), "threads")
 	isaName := fs.String("isa", "auto", "kernels: auto, generic, avx2, avx512")
 	membw := fs.Int64("membw-mib", 512, "read-bandwidth buffer in MiB")
-	fs.BoolVar(&o.Profile, "profile", false, "time every op kind of the decode steps and print ms per token")
+	fs.BoolVar(&o.Profile, "profile", false, "time every op kind of the prefill and the decode steps and print ms per token")
 	fs.BoolVar(&o.HugePages, "hugepages", false, "copy the weights into transparent huge pages at load (slower load, faster decode)")
 	fs.BoolVar(&o.Int8Experts, "int8-experts", false, "run the MoE experts with int8 activations, prefill and decode (AVX-512 VNNI; approximate, off: float32)")
 	device := fs.String("device", "auto", deviceFlagHelp)
@@ -200,15 +200,22 @@ func printReport(w io.Writer, r *bench.Report) {
 		}
 		fmt.Fprintln(w)
 	}
-	if len(r.Profile) > 0 {
-		fmt.Fprintf(w, "\n| op | ms/token | share | waiting | GB/s |\n|---|---|---|---|---|\n")
-		for _, p := range r.Profile {
-			gbps := ""
-			if p.GBps > 0 {
-				gbps = fmt.Sprintf("%.1f", p.GBps)
-			}
-			fmt.Fprintf(w, "| %s | %.2f | %.1f%% | %.2f | %s |\n", p.Op, p.MsTok, 100*p.Share, p.WaitMs, gbps)
-		}
-	}
+	printProfile(w, "prefill, per prompt token", r.PrefillProfile)
+	printProfile(w, "decode, per token", r.Profile)
 	fmt.Fprintf(w, "peak RSS %.2f GiB (checkpoint %.2f GiB)\n", float64(r.PeakRSS)/(1<<30), float64(r.CheckpointBytes)/(1<<30))
+}
+
+// printProfile prints an op profile of bench decode --profile as a table.
+func printProfile(w io.Writer, title string, ops []bench.OpProfile) {
+	if len(ops) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n%s:\n\n| op | ms | share | waiting | GB/s |\n|---|---|---|---|---|\n", title)
+	for _, p := range ops {
+		gbps := ""
+		if p.GBps > 0 {
+			gbps = fmt.Sprintf("%.1f", p.GBps)
+		}
+		fmt.Fprintf(w, "| %s | %.2f | %.1f%% | %.2f | %s |\n", p.Op, p.MsTok, 100*p.Share, p.WaitMs, gbps)
+	}
 }
