@@ -51,6 +51,24 @@ type KVCache interface {
 	Free()
 }
 
+// Stats counts the bytes a backend's ops read from weights and the KV
+// cache, so a benchmark can report the bytes behind each decoded token as
+// they were actually touched (the experts a batch selected, each once).
+type Stats struct {
+	Dense   int64 // BF16 matrices and their float32 biases: attention, router, unembedding
+	Experts int64 // MXFP4 blocks, scales and float32 biases of the selected experts, once per batch
+	KV      int64 // keys and values attention read, cached and new
+	Embed   int64 // embedding rows
+}
+
+// Total is the sum of all kinds.
+func (s Stats) Total() int64 { return s.Dense + s.Experts + s.KV + s.Embed }
+
+// Add is the kind-by-kind sum of s and o.
+func (s Stats) Add(o Stats) Stats {
+	return Stats{Dense: s.Dense + o.Dense, Experts: s.Experts + o.Experts, KV: s.KV + o.KV, Embed: s.Embed + o.Embed}
+}
+
 // SwiGLU holds the clamped SwiGLU constants (spec §5 step 2i).
 type SwiGLU struct {
 	Alpha float32 // 1.702

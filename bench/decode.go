@@ -186,7 +186,7 @@ func newRunner(m *model.Model, o DecodeOptions, w *loader.Weights) *runner {
 func (run *runner) measure(ctx context.Context, r *Report) error {
 	o := run.o
 	var pp, tg []float64
-	var counted cpu.Stats
+	var counted backend.Stats
 	var decodeTime, prefillTime time.Duration
 	for rep := range o.Repeats + 1 { // repeat 0 is the warm-up
 		run.profile = o.Profile && rep > 0
@@ -196,7 +196,7 @@ func (run *runner) measure(ctx context.Context, r *Report) error {
 		}
 		if rep > 0 {
 			pp, tg = append(pp, p), append(tg, g)
-			counted = addStats(counted, s)
+			counted = counted.Add(s)
 			if g > 0 {
 				decodeTime += time.Duration(float64(o.GenTokens) / g * float64(time.Second))
 			}
@@ -240,10 +240,9 @@ func (r *runner) resetStats() error {
 	return nil
 }
 
-func (r *runner) stats() (cpu.Stats, error) {
+func (r *runner) stats() (backend.Stats, error) {
 	if r.gpu != nil {
-		s, err := r.gpu.Stats()
-		return cpu.Stats{Dense: s.Dense, Experts: s.Experts, KV: s.KV, Embed: s.Embed}, err
+		return r.gpu.Stats()
 	}
 	return r.cpu.Stats(), nil
 }
@@ -298,7 +297,7 @@ func opBytes(w *loader.Weights, b Bytes) map[string]float64 {
 // once runs one repetition on a fresh sequence: the depth (untimed), the
 // timed prefill, then the timed decode steps. It returns tokens/s of both
 // and what the decode steps read.
-func (r *runner) once(ctx context.Context) (pp, tg float64, read cpu.Stats, err error) {
+func (r *runner) once(ctx context.Context) (pp, tg float64, read backend.Stats, err error) {
 	o := r.o
 	cache, err := r.m.NewCache(o.Depth + o.PromptTokens + o.GenTokens)
 	if err != nil {
@@ -374,14 +373,11 @@ func pseudoTokens(n, vocab int) []int32 {
 	return out
 }
 
-func addStats(a, b cpu.Stats) cpu.Stats {
-	return cpu.Stats{Dense: a.Dense + b.Dense, Experts: a.Experts + b.Experts, KV: a.KV + b.KV, Embed: a.Embed + b.Embed}
-}
 
 // breakdown splits the counted dense bytes into attention, router and
 // unembedding by the checkpoint's tensor sizes (biases are read widened to
 // float32, twice their BF16 size); the rest are counted by kind directly.
-func breakdown(w *loader.Weights, s cpu.Stats, steps float64) Bytes {
+func breakdown(w *loader.Weights, s backend.Stats, steps float64) Bytes {
 	var attn, router float64
 	for _, l := range w.Layers {
 		attn += float64(len(l.Q.Data) + len(l.K.Data) + len(l.V.Data) + len(l.O.Data) +

@@ -30,7 +30,7 @@ type Backend struct {
 	huge  *arena        // weights copied to huge pages (SetHugePages), or nil
 	int8x bool          // int8 activations for the expert products (SetInt8Experts)
 
-	stats   Stats
+	stats   backend.Stats
 	prof    profile
 	scratch []float32
 	linear  linearTask
@@ -115,24 +115,12 @@ func (b *Backend) place(data []byte) ([]byte, error) {
 	return b.huge.copyIn(data)
 }
 
-// Stats counts the bytes the ops read from weights and the KV cache, so a
-// benchmark can report the bytes behind each decoded token as they were
-// actually touched (the experts a batch selected, each counted once).
-type Stats struct {
-	Dense   int64 // BF16 matrices and their biases: attention, router, unembedding
-	Experts int64 // MXFP4 blocks, scales and biases of the selected experts
-	KV      int64 // keys and values attention read, cached and new
-	Embed   int64 // embedding rows
-}
-
-// Total is the sum of all kinds.
-func (s Stats) Total() int64 { return s.Dense + s.Experts + s.KV + s.Embed }
-
-// Stats returns the counts since construction or the last ResetStats.
-func (b *Backend) Stats() Stats { return b.stats }
+// Stats returns the bytes the ops read since construction or the last
+// ResetStats.
+func (b *Backend) Stats() backend.Stats { return b.stats }
 
 // ResetStats sets the counts to zero.
-func (b *Backend) ResetStats() { b.stats = Stats{} }
+func (b *Backend) ResetStats() { b.stats = backend.Stats{} }
 
 // Name implements backend.Backend.
 func (b *Backend) Name() string { return "cpu" }

@@ -51,7 +51,7 @@ type Backend struct {
 	// (statusExperts); statusHost is its pinned landing place.
 	status     driver.DevicePtr
 	statusHost *driver.HostMem
-	stats      Stats // bytes counted on the host (all but the experts)
+	stats      backend.Stats // bytes counted on the host (all but the experts)
 
 	// tiledShared is the dynamic shared memory attn_tiled may use (48 KiB
 	// until raised for a larger head dimension).

@@ -4,34 +4,22 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/gptoss/gptoss/backend"
 	"github.com/gptoss/gptoss/backend/cuda/driver"
 )
 
-// Stats counts the bytes the ops read from weights and the KV cache, with
-// the CPU backend's categories (cpu.Stats), so a benchmark reports the
-// bytes behind each decoded token as they were actually touched.
-type Stats struct {
-	Dense   int64 // BF16 matrices and their float32 biases: attention, router, unembedding
-	Experts int64 // MXFP4 blocks, scales and float32 biases of the selected experts, each once per batch
-	KV      int64 // keys and values attention read, cached and new
-	Embed   int64 // embedding rows
-}
-
-// Total is the sum of all kinds.
-func (s Stats) Total() int64 { return s.Dense + s.Experts + s.KV + s.Embed }
-
-// Stats returns the counts since the backend was made or the last
+// Stats returns the bytes the ops read (backend.Stats) since the backend was made or the last
 // ResetStats. Everything but the experts is counted on the host as the
 // ops are issued (shapes decide it). The experts a decode batch selects
 // are known only on the device, so moe_combine counts them there and this
 // call reads the counter, waiting for the queued work.
-func (b *Backend) Stats() (Stats, error) {
+func (b *Backend) Stats() (backend.Stats, error) {
 	if err := b.drain(); err != nil {
-		return Stats{}, err
+		return backend.Stats{}, err
 	}
 	var c [8]byte
 	if err := b.ctx.CopyDtoH(c[:], b.status+statusExperts); err != nil {
-		return Stats{}, err
+		return backend.Stats{}, err
 	}
 	s := b.stats
 	s.Experts += int64(binary.LittleEndian.Uint64(c[:]))
@@ -43,7 +31,7 @@ func (b *Backend) ResetStats() error {
 	if err := b.drain(); err != nil {
 		return err
 	}
-	b.stats = Stats{}
+	b.stats = backend.Stats{}
 	if err := b.s.Memset(b.status+statusExperts, 0, 8); err != nil {
 		return err
 	}
