@@ -373,7 +373,6 @@ func pseudoTokens(n, vocab int) []int32 {
 	return out
 }
 
-
 // breakdown splits the counted dense bytes into attention, router and
 // unembedding by the checkpoint's tensor sizes (biases are read widened to
 // float32, twice their BF16 size); the rest are counted by kind directly.
