@@ -289,33 +289,9 @@ func (b *Backend) Attention(out, q, k, v, sinks backend.Tensor, layer int, scale
 	if n == 0 {
 		return nil
 	}
-	meta := b.hostBytes(n * rowMetaBytes)
-	for _, s := range segs {
-		c := s.Cache.(*kvCache)
-		ly := c.layers[layer]
-		window := 0
-		if ly.ring {
-			window = c.spec.Window
-		}
-		for i := range s.Len {
-			m := meta[(s.Row+i)*rowMetaBytes:]
-			binary.LittleEndian.PutUint64(m[0:], uint64(ly.k))
-			binary.LittleEndian.PutUint64(m[8:], uint64(ly.v))
-			binary.LittleEndian.PutUint32(m[16:], uint32(s.Pos+i))
-			binary.LittleEndian.PutUint32(m[20:], uint32(s.Row))
-			binary.LittleEndian.PutUint32(m[24:], uint32(s.Pos))
-			binary.LittleEndian.PutUint32(m[28:], uint32(window))
-			lo, hi := attention.KeyRange(s.Pos+i, c.spec.Window, ly.ring)
-			b.stats.KV += int64((hi - lo + 1) * kt.cols * 8) // keys and values, float32
-		}
-	}
-	mp, err := b.stageBytes(meta)
-	if err != nil {
-		return err
-	}
 	// Long segments go to attn_tiled in tiles of attTileRows rows; the
 	// other rows (decode, short chunks) to the split-K kernels. The index
-	// lists share one host buffer: short rows first, then tile pairs.
+	// list holds the short rows first, then the tiles' (row, count) pairs.
 	tiled := b.tiledFits(hd)
 	list := b.hostInts(0)
 	capKeys := 0
@@ -345,19 +321,53 @@ func (b *Backend) Attention(out, q, k, v, sinks backend.Tensor, layer int, scale
 		}
 	}
 	b.ints = list
+	// Enough chunks to fill the GPU when rows × heads alone do not, each
+	// at least 64 keys of the capacity long.
+	splits := max(1, min(ceil(capKeys, 64), ceil(8*max(b.info.SMs, 1), max(short, 1)*heads), 64))
+	part := &b.scratch[0]
+	if short > 0 {
+		// Growing drains the queue, which restarts the staging arena: it
+		// must come before this op stages anything.
+		if err := b.ensure(part, int64(4*short*heads*splits*(hd+2))); err != nil {
+			return err
+		}
+	}
+	// One staging call for the row metadata and the index list, after
+	// every allocation: a later drain would free the arena space that
+	// earlier staged items of this op still point into.
+	metaLen := n * rowMetaBytes
+	staged := b.hostBytes(metaLen + 4*len(list))
+	for _, s := range segs {
+		c := s.Cache.(*kvCache)
+		ly := c.layers[layer]
+		window := 0
+		if ly.ring {
+			window = c.spec.Window
+		}
+		for i := range s.Len {
+			m := staged[(s.Row+i)*rowMetaBytes:]
+			binary.LittleEndian.PutUint64(m[0:], uint64(ly.k))
+			binary.LittleEndian.PutUint64(m[8:], uint64(ly.v))
+			binary.LittleEndian.PutUint32(m[16:], uint32(s.Pos+i))
+			binary.LittleEndian.PutUint32(m[20:], uint32(s.Row))
+			binary.LittleEndian.PutUint32(m[24:], uint32(s.Pos))
+			binary.LittleEndian.PutUint32(m[28:], uint32(window))
+			lo, hi := attention.KeyRange(s.Pos+i, c.spec.Window, ly.ring)
+			b.stats.KV += int64((hi - lo + 1) * kt.cols * 8) // keys and values, float32
+		}
+	}
+	for i, v := range list {
+		binary.LittleEndian.PutUint32(staged[metaLen+4*i:], uint32(v))
+	}
+	mp, err := b.stageBytes(staged)
+	if err != nil {
+		return err
+	}
+	listPtr := mp + driver.DevicePtr(metaLen)
 	if short > 0 {
 		var rp driver.DevicePtr // nil: every row, in order
 		if short < n {
-			if rp, err = b.stageInts(list[:short]); err != nil {
-				return err
-			}
-		}
-		// Enough chunks to fill the GPU when rows × heads alone do not,
-		// each at least 64 keys of the capacity long.
-		splits := max(1, min(ceil(capKeys, 64), ceil(8*max(b.info.SMs, 1), short*heads), 64))
-		part := &b.scratch[0]
-		if err := b.ensure(part, int64(4*short*heads*splits*(hd+2))); err != nil {
-			return err
+			rp = listPtr
 		}
 		b.a().Ptr(part.p).Ptr(qt.p).Ptr(kt.p).Ptr(vt.p).Ptr(mp).Ptr(rp).Int(heads).Int(kvHeads).Int(hd).Float32(scale)
 		if err := b.launch(b.k.attnSplit, driver.Dim3{X: uint32(short), Y: uint32(heads), Z: uint32(splits)}, driver.D1(128), 0); err != nil {
@@ -369,10 +379,7 @@ func (b *Backend) Attention(out, q, k, v, sinks backend.Tensor, layer int, scale
 		}
 	}
 	if tiles := (len(list) - short) / 2; tiles > 0 {
-		tp, err := b.stageInts(list[short:])
-		if err != nil {
-			return err
-		}
+		tp := listPtr + driver.DevicePtr(4*short)
 		b.a().Ptr(o.p).Ptr(qt.p).Ptr(kt.p).Ptr(vt.p).Ptr(st.p).Ptr(mp).Ptr(tp).Int(heads).Int(kvHeads).Int(hd).Float32(scale)
 		if err := b.launch(b.k.attnTiled, driver.Dim3{X: uint32(tiles), Y: uint32(heads), Z: 1}, driver.D1(128), tiledSharedBytes(hd)); err != nil {
 			return err
@@ -634,16 +641,20 @@ func (b *Backend) groupSlots(ids []int32, experts int) (groups, error) {
 			g.experts++
 		}
 	}
-	var err error
 	g.tiles = len(te)
-	for _, x := range []struct {
-		dst *driver.DevicePtr
-		v   []int32
-	}{{&g.slots, sorted}, {&g.offsets, offsets}, {&g.tileExpert, te}, {&g.tileFirst, tf}} {
-		if *x.dst, err = b.stageInts(x.v); err != nil {
-			return g, err
-		}
+	// One staging call: a drain inside a second one would restart the
+	// arena under the first.
+	all := make([]int32, 0, len(sorted)+len(offsets)+2*len(te))
+	all = append(append(append(append(all, sorted...), offsets...), te...), tf...)
+	base, err := b.stageInts(all)
+	if err != nil {
+		return g, err
 	}
+	at := func(i int) driver.DevicePtr { return base + driver.DevicePtr(4*i) }
+	g.slots = at(0)
+	g.offsets = at(len(sorted))
+	g.tileExpert = at(len(sorted) + len(offsets))
+	g.tileFirst = at(len(sorted) + len(offsets) + len(te))
 	return g, nil
 }
 
