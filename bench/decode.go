@@ -224,7 +224,11 @@ func (run *runner) measure(ctx context.Context, r *Report) error {
 			r.FractionOfPeak = r.DecodeGBps / r.PeakGBps
 		}
 		if o.Profile {
-			r.Profile = opProfile(run.prof, decodeTime, steps, opBytes(run.weights, r.BytesBreakdown))
+			bytes := opBytes(run.weights, r.BytesBreakdown)
+			if run.gpu != nil {
+				bytes = kernelBytes(r.BytesBreakdown)
+			}
+			r.Profile = opProfile(run.prof, decodeTime, steps, bytes)
 		}
 	}
 	r.PeakRSS = peakRSS()
@@ -247,14 +251,45 @@ func (r *runner) stats() (backend.Stats, error) {
 	return r.cpu.Stats(), nil
 }
 
-func addProfile(sum, p []cpu.OpTime) []cpu.OpTime {
-	if sum == nil {
-		return p
+// setProfile and takeProfile reach the op timing of whichever backend
+// runs: the CPU backend times op kinds, the CUDA backend kernels.
+func (r *runner) setProfile(on bool) error {
+	if r.gpu != nil {
+		return r.gpu.SetProfile(on)
 	}
-	for i := range sum {
-		sum[i].Time += p[i].Time
-		sum[i].Wait += p[i].Wait
-		sum[i].Calls += p[i].Calls
+	r.cpu.SetProfile(on)
+	return nil
+}
+
+func (r *runner) takeProfile() ([]cpu.OpTime, error) {
+	if r.gpu == nil {
+		return r.cpu.Profile(), nil
+	}
+	ks, err := r.gpu.Profile()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]cpu.OpTime, len(ks))
+	for i, k := range ks {
+		out[i] = cpu.OpTime{Name: k.Name, Time: k.Time, Calls: k.Calls}
+	}
+	return out, nil
+}
+
+// addProfile adds p's times to sum's, by name (the kernels a GPU
+// repetition runs need not come in the same order every time).
+func addProfile(sum, p []cpu.OpTime) []cpu.OpTime {
+	for _, op := range p {
+		i := 0
+		for i < len(sum) && sum[i].Name != op.Name {
+			i++
+		}
+		if i == len(sum) {
+			sum = append(sum, cpu.OpTime{Name: op.Name})
+		}
+		sum[i].Time += op.Time
+		sum[i].Wait += op.Wait
+		sum[i].Calls += op.Calls
 	}
 	return sum
 }
@@ -294,6 +329,16 @@ func opBytes(w *loader.Weights, b Bytes) map[string]float64 {
 	return m
 }
 
+// kernelBytes is what each weight-streaming CUDA kernel reads per decoded
+// token: every BF16 matrix goes through matvec_bf16 in decode.
+func kernelBytes(b Bytes) map[string]float64 {
+	return map[string]float64{
+		"matvec_bf16":        b.Attention + b.Router + b.Unembedding,
+		"moe_gate_up_swiglu": b.Experts * 2 / 3, // gate_up is twice down's size
+		"moe_down":           b.Experts / 3,
+	}
+}
+
 // once runs one repetition on a fresh sequence: the depth (untimed), the
 // timed prefill, then the timed decode steps. It returns tokens/s of both
 // and what the decode steps read.
@@ -321,8 +366,8 @@ func (r *runner) once(ctx context.Context) (pp, tg float64, read backend.Stats, 
 		}
 	}
 	if o.PromptTokens > 0 {
-		if r.profile {
-			r.cpu.SetProfile(true)
+		if err := r.setProfile(r.profile); err != nil {
+			return 0, 0, read, err
 		}
 		t0 := time.Now()
 		if err := step(o.Depth, o.PromptTokens); err != nil {
@@ -330,18 +375,24 @@ func (r *runner) once(ctx context.Context) (pp, tg float64, read backend.Stats, 
 		}
 		pp = float64(o.PromptTokens) / time.Since(t0).Seconds()
 		if r.profile {
-			r.profPP = addProfile(r.profPP, r.cpu.Profile())
-			r.cpu.SetProfile(false)
+			p, err := r.takeProfile()
+			if err != nil {
+				return 0, 0, read, err
+			}
+			r.profPP = addProfile(r.profPP, p)
+		}
+		if err := r.setProfile(false); err != nil {
+			return 0, 0, read, err
 		}
 	}
 	if o.GenTokens > 0 {
 		if err := r.resetStats(); err != nil {
 			return 0, 0, read, err
 		}
-		if r.profile {
-			r.cpu.SetProfile(true)
-			defer r.cpu.SetProfile(false)
+		if err := r.setProfile(r.profile); err != nil {
+			return 0, 0, read, err
 		}
+		defer r.setProfile(false)
 		start := o.Depth + o.PromptTokens
 		// Every step reads its logits back, so the clock stops only after
 		// the device has finished the last one.
@@ -356,7 +407,11 @@ func (r *runner) once(ctx context.Context) (pp, tg float64, read backend.Stats, 
 			return 0, 0, read, err
 		}
 		if r.profile {
-			r.prof = addProfile(r.prof, r.cpu.Profile())
+			p, err := r.takeProfile()
+			if err != nil {
+				return 0, 0, read, err
+			}
+			r.prof = addProfile(r.prof, p)
 		}
 	}
 	return pp, tg, read, nil

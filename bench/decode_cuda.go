@@ -30,8 +30,8 @@ func MemBWCUDA(g *cuda.Backend, size int64, rounds int) (MemBWResult, error) {
 // keys and values attention read, the embedding row).
 func decodeCUDA(ctx context.Context, dir string, o DecodeOptions) (*Report, error) {
 	g := o.GPU
-	if o.Profile || o.HugePages || o.Int8Experts {
-		return nil, fmt.Errorf("bench: decode on %s: --profile, --hugepages and --int8-experts are CPU options", g.Name())
+	if o.HugePages || o.Int8Experts {
+		return nil, fmt.Errorf("bench: decode on %s: --hugepages and --int8-experts are CPU options", g.Name())
 	}
 	if o.MemBWBytes == 0 {
 		o.MemBWBytes = 1 << 30

@@ -17,7 +17,8 @@ import (
 // and unembedding sizes (the breakdown adds up), the bytes per token agree
 // with the CPU backend's count (the same keys, and the experts of the
 // same routing up to rare near-ties), and graphs were replayed only when
-// asked for. The graph run also takes the tensor-core products.
+// asked for. The graph run also takes the tensor-core products. Then the
+// kernel profile.
 func TestDecodeCUDA(t *testing.T) {
 	g, err := cuda.New(0)
 	if err != nil {
@@ -56,8 +57,23 @@ func TestDecodeCUDA(t *testing.T) {
 			t.Errorf("graphs asked %v, ran %+v", !noGraphs, gs)
 		}
 	}
-	o.Profile = true
-	if _, err := Decode(context.Background(), "../testdata/shapes", o); err == nil {
-		t.Error("--profile accepted on CUDA")
+	// The kernel profile: every decode step runs matvec_bf16, whose
+	// calls and time are there, and the graph setting comes back after.
+	o.Profile, o.NoGraphs = true, false
+	r, err := Decode(context.Background(), "../testdata/shapes", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, p := range r.Profile {
+		if p.Op == "matvec_bf16" {
+			found = p.MsTok > 0 && p.GBps > 0
+		}
+	}
+	if !found || len(r.PrefillProfile) == 0 {
+		t.Errorf("kernel profile without matvec_bf16 time: %+v, prefill %+v", r.Profile, r.PrefillProfile)
+	}
+	if !g.GraphStats().Enabled {
+		t.Error("graphs stayed off after the profile")
 	}
 }

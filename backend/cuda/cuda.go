@@ -59,6 +59,8 @@ type Backend struct {
 	// tensorCores routes batch products to matmul_bf16_tc (SetTensorCores).
 	tensorCores bool
 
+	prof profiler // per-kernel timing (SetProfile)
+
 	dead deadList
 }
 
@@ -350,6 +352,7 @@ func (b *Backend) Close() error {
 		b.drain()
 	}
 	b.dropGraphs()
+	b.freeProfile()
 	if b.g.copied != nil {
 		b.g.copied.Destroy()
 	}

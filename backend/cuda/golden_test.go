@@ -17,17 +17,28 @@ import (
 // TestGoldenGPU runs the golden fixtures (testdata/GOLDEN.md) end to end on
 // the GPU, in prefill, decode and chunked modes, with the bound the CPU
 // backend meets: max |Δlogit| ≤ 2e-4 + 2e-5·max|expected| per position;
-// once as configured by default and once with the tensor-core products
-// (which decide whether they can become the default).
+// by default (CUDA graphs on), kernel by kernel, and with the opt-in
+// tensor-core products, whose split-BF16 activations carry their own
+// stated bound: four times the default one.
 func TestGoldenGPU(t *testing.T) {
 	be := gpu(t)
-	t.Run("default", func(t *testing.T) { golden(t, be) })
+	t.Run("default", func(t *testing.T) { golden(t, be, 1) })
+	if err := be.SetGraphs(false); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("no-graphs", func(t *testing.T) { golden(t, be, 1) })
+	if err := be.SetGraphs(true); err != nil {
+		t.Fatal(err)
+	}
 	be.SetTensorCores(true)
 	defer be.SetTensorCores(false)
-	t.Run("tensor-cores", func(t *testing.T) { golden(t, be) })
+	t.Run("tensor-cores", func(t *testing.T) { golden(t, be, 4) })
 }
 
-func golden(t *testing.T, be *cuda.Backend) {
+// golden checks every fixture with the default bound times factor and
+// logs the largest share of its bound any position used.
+func golden(t *testing.T, be *cuda.Backend, factor float64) {
+	worst := 0.0
 	for _, f := range []struct{ name, dir, layout, expected string }{
 		{"tiny", "../../testdata/tiny", "hf", "../../testdata/tiny-expected"},
 		{"shapes", "../../testdata/shapes", "hf", "../../testdata/shapes-expected"},
@@ -74,10 +85,13 @@ func golden(t *testing.T, be *cuda.Backend) {
 					absmax = math.Max(absmax, math.Abs(float64(w[i])))
 					diff = math.Max(diff, math.Abs(float64(g[i]-w[i])))
 				}
-				if bound := 2e-4 + 2e-5*absmax; !(diff <= bound) {
+				bound := factor * (2e-4 + 2e-5*absmax)
+				worst = math.Max(worst, diff/bound)
+				if !(diff <= bound) {
 					t.Errorf("%s chunk %d position %d: max |Δlogit| %.3g exceeds %.3g", f.name, chunk, p, diff, bound)
 				}
 			}
 		}
 	}
+	t.Logf("largest share of the bound used: %.0f%% (bound × %g)", 100*worst, factor)
 }

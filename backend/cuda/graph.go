@@ -157,6 +157,9 @@ func (b *Backend) a() *driver.Args {
 func (b *Backend) launch(f *driver.Function, grid, block driver.Dim3, shared int) error {
 	g := &b.g
 	if !g.on {
+		if b.prof.on {
+			return b.profiledLaunch(f, grid, block, shared)
+		}
 		return f.Launch(grid, block, shared, b.s, &b.args)
 	}
 	q := &g.queue[g.n]

@@ -113,7 +113,7 @@ func benchDecode(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.IntVar(&o.Threads, "threads", runtime.GOMAXPROCS(0), "threads")
 	isaName := fs.String("isa", "auto", "kernels: auto, generic, avx2, avx512")
 	membw := fs.Int64("membw-mib", 512, "read-bandwidth buffer in MiB")
-	fs.BoolVar(&o.Profile, "profile", false, "time every op kind of the prefill and the decode steps and print ms per token")
+	fs.BoolVar(&o.Profile, "profile", false, "time every op kind (CPU) or kernel (CUDA, launched one by one) of the prefill and the decode steps and print ms per token")
 	fs.BoolVar(&o.HugePages, "hugepages", false, "copy the weights into transparent huge pages at load (slower load, faster decode)")
 	fs.BoolVar(&o.Int8Experts, "int8-experts", false, "run the MoE experts with int8 activations, prefill and decode (AVX-512 VNNI; approximate, off: float32)")
 	device := fs.String("device", "auto", deviceFlagHelp)
@@ -136,7 +136,7 @@ func benchDecode(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if gpu != nil {
 		defer gpu.Close()
-		for _, f := range []string{"threads", "isa", "profile", "hugepages", "int8-experts"} {
+		for _, f := range []string{"threads", "isa", "hugepages", "int8-experts"} {
 			if fs.Changed(f) {
 				return fmt.Errorf("--%s applies to the CPU backend, not %s", f, gpu.Name())
 			}
