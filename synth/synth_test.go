@@ -3,6 +3,7 @@ package synth
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gptoss/gptoss/mxfp4"
@@ -474,6 +476,99 @@ func TestDeterminism(t *testing.T) {
 	}
 }
 
+// TestWorkersIdentical checks that the output does not depend on the number
+// of workers and is byte for byte what the single-threaded writer produced
+// before tensors were generated in parallel (the digest below). The shard
+// sizes put some experts' scales in another file than their blocks, in both
+// layouts.
+func TestWorkersIdentical(t *testing.T) {
+	o := Options{Seed: 11, Original: true, ShardSize: 40_000, OriginalShardSize: 65_000}
+	var split int
+	dir, _ := write(t, small, o)
+	for _, sub := range []string{"", "original/"} {
+		var idx indexFile
+		readJSON(t, filepath.Join(dir, sub+"model.safetensors.index.json"), &idx)
+		for n, f := range idx.WeightMap {
+			for _, sfx := range [][2]string{{"_blocks", "_scales"}, {".blocks", ".scales"}} {
+				if base, ok := strings.CutSuffix(n, sfx[0]); ok && idx.WeightMap[base+sfx[1]] != f {
+					split++
+				}
+			}
+		}
+	}
+	if split < 2 {
+		t.Fatalf("only %d experts have scales and blocks in different files", split)
+	}
+	// sha256sum's lines for every file, sorted by path, then their sha256.
+	digest := func(dir string, files []File) string {
+		var paths []string
+		for _, f := range files {
+			paths = append(paths, f.Path)
+		}
+		sort.Strings(paths)
+		var sums strings.Builder
+		for _, p := range paths {
+			b, err := os.ReadFile(filepath.Join(dir, p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&sums, "%x  %s\n", sha256.Sum256(b), p)
+		}
+		return fmt.Sprintf("%x", sha256.Sum256([]byte(sums.String())))
+	}
+	one := o
+	one.Workers = 1
+	a, fa := write(t, small, one)
+	if got, want := digest(a, fa), "d5ccbb573e75aef3a92e69576e1230ae2bf0d43c3e3cdab9956cc86a896a75ae"; got != want {
+		t.Errorf("1 worker: digest %s, want %s (the serial writer's)", got, want)
+	}
+	for _, workers := range []int{2, 3, 8, 0} {
+		o.Workers = workers
+		b, fb := write(t, small, o)
+		if !reflect.DeepEqual(fa, fb) {
+			t.Fatalf("%d workers: file lists differ: %v vs %v", workers, fb, fa)
+		}
+		for _, f := range fa {
+			x, _ := os.ReadFile(filepath.Join(a, f.Path))
+			y, err := os.ReadFile(filepath.Join(b, f.Path))
+			if err != nil || !bytes.Equal(x, y) {
+				t.Errorf("%d workers: %s differs from 1 worker's (%v)", workers, f.Path, err)
+			}
+		}
+	}
+}
+
+// TestProgress checks the Progress contract with several workers: one call
+// per tensor, never two at once, done growing to the total.
+func TestProgress(t *testing.T) {
+	var calls int
+	var busy atomic.Bool
+	var last, total int64
+	o := Options{Seed: 3, Original: true, ShardSize: 40_000, Workers: 4,
+		Progress: func(done, tot int64) {
+			if !busy.CompareAndSwap(false, true) {
+				t.Error("overlapping Progress calls")
+			}
+			defer busy.Store(false)
+			calls++
+			if done <= last || tot <= 0 || (total != 0 && tot != total) {
+				t.Errorf("Progress(%d, %d) after done %d, total %d", done, tot, last, total)
+			}
+			last, total = done, tot
+		}}
+	write(t, small, o)
+	var want, size int64
+	for _, ts := range [][]Tensor{HFTensors(small), OriginalTensors(small)} {
+		for _, x := range ts {
+			want++
+			size += x.Size()
+		}
+	}
+	if int64(calls) != want || last != size || total != size {
+		t.Errorf("%d calls, last done %d of %d; want %d calls ending at %d", calls, last, total, want, size)
+	}
+}
+
 func bf16ToF32(b []byte) []float32 {
 	out := make([]float32, len(b)/2)
 	for i := range out {
@@ -544,10 +639,11 @@ func TestStreamingMemory(t *testing.T) {
 	var m0, m1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&m0)
-	dir, _ := write(t, c, Options{Seed: 1})
+	// Memory is bounded per worker: ~1.1 MiB of write buffers + row
+	// buffers each (expert scales go straight to the file, never held).
+	dir, _ := write(t, c, Options{Seed: 1, Workers: 4})
 	runtime.ReadMemStats(&m1)
 	alloc := m1.TotalAlloc - m0.TotalAlloc
-	// Expected: 1 MiB bufio + row buffers + the scales (1/16 of blocks).
 	if limit := uint64(biggest / 8); alloc > limit {
 		t.Errorf("allocated %d bytes writing a %d-byte tensor (limit %d)", alloc, biggest, limit)
 	}
@@ -562,35 +658,41 @@ func TestStreamingMemory(t *testing.T) {
 // i.e. in the middle of writing.
 type cancelAfter struct {
 	context.Context
-	n int
+	n atomic.Int64 // the workers poll it concurrently
+}
+
+func newCancelAfter(n int64) *cancelAfter {
+	c := &cancelAfter{Context: context.Background()}
+	c.n.Store(n)
+	return c
 }
 
 func (c *cancelAfter) Err() error {
-	if c.n--; c.n < 0 {
+	if c.n.Add(-1) < 0 {
 		return context.Canceled
 	}
 	return nil
 }
 
 func TestCancelLeavesNothing(t *testing.T) {
-	dir := t.TempDir()
-	ctx := &cancelAfter{Context: context.Background(), n: 40}
-	_, err := Write(ctx, dir, small, Options{Seed: 1, ShardSize: 60_000})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
-	}
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		t.Errorf("cancelled run left %s", e.Name())
-	}
-	// A directory Write created is removed again.
-	fresh := filepath.Join(dir, "new")
-	ctx = &cancelAfter{Context: context.Background(), n: 40}
-	if _, err := Write(ctx, fresh, small, Options{Seed: 1}); !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
-	}
-	if _, err := os.Stat(fresh); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("cancelled run left the directory it created: %v", err)
+	for _, workers := range []int{1, 4} {
+		dir := t.TempDir()
+		_, err := Write(newCancelAfter(40), dir, small, Options{Seed: 1, ShardSize: 60_000, Workers: workers})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("%d workers: err = %v, want context.Canceled", workers, err)
+		}
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			t.Errorf("%d workers: cancelled run left %s", workers, e.Name())
+		}
+		// A directory Write created is removed again.
+		fresh := filepath.Join(dir, "new")
+		if _, err := Write(newCancelAfter(40), fresh, small, Options{Seed: 1, Workers: workers}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("%d workers: err = %v, want context.Canceled", workers, err)
+		}
+		if _, err := os.Stat(fresh); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%d workers: cancelled run left the directory it created: %v", workers, err)
+		}
 	}
 }
 

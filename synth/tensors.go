@@ -60,6 +60,19 @@ type part struct {
 	kind partKind
 }
 
+// size is the part's byte count.
+func (p part) size() int64 {
+	n := p.src.rows * p.src.cols
+	switch p.kind {
+	case partBF16:
+		return 2 * n
+	case partBlocks:
+		return n / 2
+	default:
+		return n / 32
+	}
+}
+
 // entry is a tensor plus where its bytes come from: the concatenation of
 // its parts (several only for original/'s fused qkv).
 type entry struct {

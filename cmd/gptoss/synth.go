@@ -21,6 +21,7 @@ func cmdSynth(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	shardSize := fs.String("shard-size", "", "max tensor bytes per safetensors file, e.g. 2GB, 512MiB; 0 = one file (default 5GB, which reproduces the released shard counts)")
 	origShardSize := fs.String("original-shard-size", "", "the same for original/ (default: one file, 10GB for 120b)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	workers := fs.Int("workers", 0, "tensors generated in parallel; 0 = one per CPU (GOMAXPROCS); the output is the same for any count")
 	dims := []struct {
 		name, help string
 		dst        func(*synth.Config) *int
@@ -77,7 +78,7 @@ func cmdSynth(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	opts := synth.Options{
 		Seed: *seed, Original: *original, Force: *force,
-		ShardSize: hfShard, OriginalShardSize: origShard,
+		ShardSize: hfShard, OriginalShardSize: origShard, Workers: *workers,
 	}
 	start := time.Now()
 	if !*quiet {
