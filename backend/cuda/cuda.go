@@ -77,6 +77,7 @@ type kernelSet struct {
 	matvec, matmul, matmulTC                     *driver.Function
 	attnSplit, attnCombine, attnTiled, kvStore   *driver.Function
 	topk, gateUp, down, combine, grouped, swiglu *driver.Function
+	groupedTC                                    *driver.Function
 	argmax, topP, readBW                         *driver.Function
 }
 
@@ -152,7 +153,7 @@ func (b *Backend) init() error {
 		{&b.k.attnSplit, "attn_split"}, {&b.k.attnCombine, "attn_combine"}, {&b.k.attnTiled, "attn_tiled"},
 		{&b.k.kvStore, "kv_store"},
 		{&b.k.topk, "topk_softmax"}, {&b.k.gateUp, "moe_gate_up_swiglu"}, {&b.k.down, "moe_down"},
-		{&b.k.combine, "moe_combine"}, {&b.k.grouped, "moe_grouped"}, {&b.k.swiglu, "swiglu"},
+		{&b.k.combine, "moe_combine"}, {&b.k.grouped, "moe_grouped"}, {&b.k.groupedTC, "moe_grouped_tc"}, {&b.k.swiglu, "swiglu"},
 		{&b.k.argmax, "argmax_rows"}, {&b.k.topP, "sample_top_p"}, {&b.k.readBW, "read_bw"},
 	} {
 		if *f.dst, err = b.mod.Function(f.name); err != nil {

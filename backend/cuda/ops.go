@@ -140,8 +140,9 @@ func (b *Backend) Linear(dst, x, w, bias backend.Tensor, n int) error {
 	}
 	b.g.rows = max(b.g.rows, n)
 	if n <= matvecRows {
-		b.a().Ptr(d.p).Ptr(s.p).Ptr(m.p).Ptr(bp).Int(n).Int(out).Int(in)
-		return b.launch(b.k.matvec, driver.D1(ceil(out, 8)), driver.D1(256), 0)
+		split := matvecSplit(out)
+		b.a().Ptr(d.p).Ptr(s.p).Ptr(m.p).Ptr(bp).Int(n).Int(out).Int(in).Int(split)
+		return b.launch(b.k.matvec, driver.D1(ceil(out*split, 8)), driver.D1(256), 0)
 	}
 	grid := driver.Dim3{X: uint32(ceil(out, 64)), Y: uint32(ceil(n, 64)), Z: 1}
 	b.a().Ptr(d.p).Ptr(s.p).Ptr(m.p).Ptr(bp).Int(n).Int(out).Int(in)
@@ -149,6 +150,17 @@ func (b *Backend) Linear(dst, x, w, bias backend.Tensor, n int) error {
 		return b.launch(b.k.matmulTC, grid, driver.D1(128), 0)
 	}
 	return b.launch(b.k.matmul, grid, driver.D1(256), 0)
+}
+
+// matvecSplit is the number of warps matvec_bf16 gives each output: enough
+// that a small matrix (k, v, the router) still has some 8192 warps
+// streaming it, at most one block (8 warps) per output.
+func matvecSplit(out int) int {
+	split := 1
+	for split < 8 && out*split < 8192 {
+		split *= 2
+	}
+	return split
 }
 
 // Add implements backend.Backend.
@@ -470,7 +482,7 @@ func (b *Backend) TopK(idx, weights, logits backend.Tensor, k, n int) error {
 		return nil
 	}
 	b.a().Ptr(it.p).Ptr(wt.p).Ptr(lt.p).Int(n).Int(lt.cols).Int(k)
-	return b.launch(b.k.topk, driver.D1(ceil(n, 128)), driver.D1(128), 0)
+	return b.launch(b.k.topk, driver.D1(ceil(n, 4)), driver.D1(128), 0) // a warp per row
 }
 
 // CopyRows implements backend.Backend.
@@ -563,7 +575,7 @@ func (b *Backend) MoE(dst, x, idx, weights, gateUp, down backend.Tensor, act bac
 		}
 		b.a().Ptr(y.p).Ptr(ac.p).Ptr(it.p).Ptr(dn.blocks).Ptr(dn.scales).Ptr(dn.bia).Int(dnRows).Int(dnCols).
 			Int(ne).Ptr(b.status + statusErr)
-		if err := b.launch(b.k.down, driver.Dim3{X: uint32(ceil(dnRows, 8)), Y: uint32(slots), Z: 1}, driver.D1(256), 0); err != nil {
+		if err := b.launch(b.k.down, driver.Dim3{X: uint32(ceil(dnRows, 16)), Y: uint32(slots), Z: 1}, driver.D1(256), 0); err != nil {
 			return err
 		}
 		b.a().Ptr(d.p).Ptr(y.p).Ptr(wt.p).Int(n).Int(k).Int(dnRows).
@@ -591,7 +603,7 @@ func (b *Backend) MoE(dst, x, idx, weights, gateUp, down backend.Tensor, act bac
 	b.stats.Experts += int64(g.experts) * (gu.expertBytes() + dn.expertBytes())
 	b.a().Ptr(hid.p).Ptr(xt.p).Ptr(g.slots).Ptr(g.tileExpert).Ptr(g.tileFirst).Ptr(g.offsets).
 		Ptr(gu.blocks).Ptr(gu.scales).Ptr(gu.bia).Int(guRows).Int(guCols).Int(k)
-	if err := b.launch(b.k.grouped, driver.Dim3{X: uint32(ceil(guRows, 32)), Y: uint32(g.tiles), Z: 1}, driver.D1(256), 0); err != nil {
+	if err := b.launchGrouped(guRows, g.tiles); err != nil {
 		return err
 	}
 	b.a().Ptr(ac.p).Ptr(hid.p).Int(slots * inter).Float32(act.Alpha).Float32(act.Limit)
@@ -600,12 +612,22 @@ func (b *Backend) MoE(dst, x, idx, weights, gateUp, down backend.Tensor, act bac
 	}
 	b.a().Ptr(y.p).Ptr(ac.p).Ptr(g.slots).Ptr(g.tileExpert).Ptr(g.tileFirst).Ptr(g.offsets).
 		Ptr(dn.blocks).Ptr(dn.scales).Ptr(dn.bia).Int(dnRows).Int(dnCols).Int(1)
-	if err := b.launch(b.k.grouped, driver.Dim3{X: uint32(ceil(dnRows, 32)), Y: uint32(g.tiles), Z: 1}, driver.D1(256), 0); err != nil {
+	if err := b.launchGrouped(dnRows, g.tiles); err != nil {
 		return err
 	}
 	// No counter: the host counted the experts above.
 	b.a().Ptr(d.p).Ptr(y.p).Ptr(wt.p).Int(n).Int(k).Int(dnRows).Ptr(it.p).Ptr(0).Int64(0)
 	return b.launch(b.k.combine, driver.D1(ceil(n*dnRows, 256)), driver.D1(256), 0)
+}
+
+// launchGrouped launches the grouped expert product whose arguments are
+// packed: on the tensor cores (64 output rows per block) when they are on,
+// else in float32 (32 rows per block).
+func (b *Backend) launchGrouped(rows, tiles int) error {
+	if b.tensorCores {
+		return b.launch(b.k.groupedTC, driver.Dim3{X: uint32(ceil(rows, 64)), Y: uint32(tiles), Z: 1}, driver.D1(128), 0)
+	}
+	return b.launch(b.k.grouped, driver.Dim3{X: uint32(ceil(rows, 32)), Y: uint32(tiles), Z: 1}, driver.D1(256), 0)
 }
 
 // groups is a batch's (token, choice) slots sorted by expert on the

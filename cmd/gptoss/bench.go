@@ -118,7 +118,7 @@ func benchDecode(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.BoolVar(&o.Int8Experts, "int8-experts", false, "run the MoE experts with int8 activations, prefill and decode (AVX-512 VNNI; approximate, off: float32)")
 	device := fs.String("device", "auto", deviceFlagHelp)
 	graphs := fs.Bool("cuda-graphs", true, "CUDA: replay decode steps as CUDA graphs (false: launch kernel by kernel)")
-	fs.BoolVar(&o.TensorCores, "tensor-cores", false, "CUDA: batch products (prefill) on the tensor cores, BF16 weights × split-BF16 activations")
+	fs.BoolVar(&o.TensorCores, "tensor-cores", false, "CUDA: batch products (prefill, batched decode, MoE) on the tensor cores, BF16 weights × split-BF16 activations (approximate: 4× the default golden bound)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -24,6 +24,8 @@ type modelFlags struct {
 	// The CPU backend's options (registerCPU: the commands that run the
 	// model at length), refused on CUDA.
 	hugePages, int8Experts bool
+	// The CUDA backend's option, refused on the CPU.
+	tensorCores bool
 }
 
 func (f *modelFlags) register(fs *pflag.FlagSet) {
@@ -33,8 +35,9 @@ func (f *modelFlags) register(fs *pflag.FlagSet) {
 	f.log = fs.Output()
 }
 
-// registerCPU adds the CPU backend's options.
+// registerCPU adds the backends' options (the CPU's and CUDA's).
 func (f *modelFlags) registerCPU(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.tensorCores, "tensor-cores", false, "CUDA: batch products (prefill, batched decode, MoE) on the tensor cores, BF16 weights × split-BF16 activations (approximate: 4× the default golden bound)")
 	fs.BoolVar(&f.hugePages, "hugepages", false, "CPU: copy the weights into transparent huge pages at load (slower load, a few % faster decode)")
 	fs.BoolVar(&f.int8Experts, "int8-experts", false, "CPU: MoE experts with int8 activations (approximate; faster prefill and decode with AVX-512 VNNI)")
 }
@@ -68,12 +71,16 @@ func (f *modelFlags) backend() (backend.Backend, error) {
 		return nil, err
 	}
 	if g == nil {
+		if f.tensorCores {
+			return nil, fmt.Errorf("--tensor-cores is a CUDA option; this run uses the CPU")
+		}
 		return f.cpuBackend()
 	}
 	if f.hugePages || f.int8Experts {
 		g.Close()
 		return nil, fmt.Errorf("--hugepages and --int8-experts are CPU options; add --device cpu to use them")
 	}
+	g.SetTensorCores(f.tensorCores)
 	return g, nil
 }
 

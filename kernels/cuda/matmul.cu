@@ -5,50 +5,70 @@
 
 #include "common.cuh"
 
-// Decode and small batches (n ≤ MV_ROWS): one warp per output, each lane
-// striding over the input, every weight read once for all n rows. With
-// in % 8 == 0 the weights are read 16 bytes at a time.
-// grid ceil(out/8), block 256 (8 warps).
+// Decode and small batches (n ≤ MV_ROWS): `split` warps per output (1,
+// 2, 4 or 8, so that small matrices such as k, v and the router still
+// spread over every SM), each lane striding over the input, every weight
+// read once for all n rows. With in % 8 == 0 the weights are read 16
+// bytes at a time, four loads in flight per lane.
+// grid ceil(out·split/8), block 256 (8 warps).
 #define MV_ROWS 8
-KERNEL void matvec_bf16(float *dst, const float *x, const uint16_t *w, const float *bias, int n, int out, int in) {
-	int o = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
-	int lane = threadIdx.x % WARP;
-	if (o >= out) return;
-	const uint16_t *wr = w + (int64_t)o * in;
+__device__ __forceinline__ void mv_dot8(float *acc, uint4 q, const float *x, int i, int n, int in) {
+	float wv[8] = {bf16(q.x & 0xffff), bf16(q.x >> 16), bf16(q.y & 0xffff), bf16(q.y >> 16),
+	               bf16(q.z & 0xffff), bf16(q.z >> 16), bf16(q.w & 0xffff), bf16(q.w >> 16)};
+#pragma unroll
+	for (int r = 0; r < MV_ROWS; r++) {
+		if (r < n) {
+			const float4 *x4 = (const float4 *)(x + (int64_t)r * in + 8 * i);
+			float4 a = x4[0], b = x4[1];
+			acc[r] += wv[0] * a.x + wv[1] * a.y + wv[2] * a.z + wv[3] * a.w + wv[4] * b.x + wv[5] * b.y +
+			          wv[6] * b.z + wv[7] * b.w;
+		}
+	}
+}
+
+KERNEL void matvec_bf16(float *dst, const float *x, const uint16_t *w, const float *bias, int n, int out, int in,
+                        int split) {
+	__shared__ float red[8][MV_ROWS];
+	int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
+	int o = blockIdx.x * (8 / split) + warp / split, sub = warp % split;
 	float acc[MV_ROWS];
 #pragma unroll
 	for (int r = 0; r < MV_ROWS; r++) acc[r] = 0;
-	if (in % 8 == 0) {
-		const uint4 *w4 = (const uint4 *)wr;
-		for (int i = lane; i < in / 8; i += WARP) {
-			uint4 q = w4[i];
-			float wv[8] = {bf16(q.x & 0xffff), bf16(q.x >> 16), bf16(q.y & 0xffff), bf16(q.y >> 16),
-			               bf16(q.z & 0xffff), bf16(q.z >> 16), bf16(q.w & 0xffff), bf16(q.w >> 16)};
+	if (o < out) {
+		const uint16_t *wr = w + (int64_t)o * in;
+		int step = WARP * split;
+		if (in % 8 == 0) {
+			const uint4 *w4 = (const uint4 *)wr;
+			int n4 = in / 8, i = sub * WARP + lane;
+			for (; i + 3 * step < n4; i += 4 * step) {
+				uint4 q0 = w4[i], q1 = w4[i + step], q2 = w4[i + 2 * step], q3 = w4[i + 3 * step];
+				mv_dot8(acc, q0, x, i, n, in);
+				mv_dot8(acc, q1, x, i + step, n, in);
+				mv_dot8(acc, q2, x, i + 2 * step, n, in);
+				mv_dot8(acc, q3, x, i + 3 * step, n, in);
+			}
+			for (; i < n4; i += step) mv_dot8(acc, w4[i], x, i, n, in);
+		} else {
+			for (int i = sub * WARP + lane; i < in; i += step) {
+				float wv = bf16(wr[i]);
 #pragma unroll
-			for (int r = 0; r < MV_ROWS; r++) {
-				if (r < n) {
-					const float4 *x4 = (const float4 *)(x + (int64_t)r * in + 8 * i);
-					float4 a = x4[0], b = x4[1];
-					acc[r] += wv[0] * a.x + wv[1] * a.y + wv[2] * a.z + wv[3] * a.w +
-					          wv[4] * b.x + wv[5] * b.y + wv[6] * b.z + wv[7] * b.w;
-				}
+				for (int r = 0; r < MV_ROWS; r++)
+					if (r < n) acc[r] += wv * x[(int64_t)r * in + i];
 			}
 		}
-	} else {
-		for (int i = lane; i < in; i += WARP) {
-			float wv = bf16(wr[i]);
-#pragma unroll
-			for (int r = 0; r < MV_ROWS; r++)
-				if (r < n) acc[r] += wv * x[(int64_t)r * in + i];
-		}
 	}
-	float b = bias ? bias[o] : 0.f;
 #pragma unroll
 	for (int r = 0; r < MV_ROWS; r++) {
 		if (r < n) {
 			float s = warp_sum(acc[r]);
-			if (lane == 0) dst[(int64_t)r * out + o] = s + b;
+			if (lane == 0) red[warp][r] = s;
 		}
+	}
+	__syncthreads();
+	if (o < out && sub == 0 && lane < n) {
+		float s = 0.f;
+		for (int j = 0; j < split; j++) s += red[warp + j][lane];
+		dst[(int64_t)lane * out + o] = s + (bias ? bias[o] : 0.f);
 	}
 }
 

@@ -4,59 +4,90 @@
 // even element, matrices stored [out][in] as blocks [rows][in/32][16].
 
 #include "common.cuh"
+#include <cuda_bf16.h>
 #include <math.h>
+#include <mma.h>
 
 // Per row: the k largest logits, descending, lower index first on ties,
-// and the softmax over them (in double, like kernels.TopK).
-// grid ceil(n/128), block 128.
+// and the softmax over them (in double, like kernels.TopK). One warp per
+// row: each round every lane offers its best untaken expert and a warp
+// reduction picks the winner. grid ceil(n/4), block 128.
 KERNEL void topk_softmax(int *idx, float *w, const float *logits, int n, int experts, int k) {
-	int r = blockIdx.x * blockDim.x + threadIdx.x;
+	int r = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
 	if (r >= n) return;
 	const float *l = logits + (int64_t)r * experts;
 	int *ir = idx + (int64_t)r * k;
 	float *wr = w + (int64_t)r * k;
+	uint32_t taken = 0; // bit j: expert lane + 32j was chosen
 	for (int j = 0; j < k; j++) {
-		int best = -1;
-		for (int e = 0; e < experts; e++) {
-			bool taken = false;
-			for (int i = 0; i < j; i++) taken |= ir[i] == e;
-			if (taken || (best >= 0 && l[e] <= l[best])) continue;
-			best = e;
+		float bv = -INFINITY;
+		int bi = -1;
+		for (int e = lane, b = 0; e < experts; e += WARP, b++) {
+			if (taken >> b & 1) continue;
+			float v = l[e];
+			if (bi < 0 || v > bv) bv = v, bi = e;
 		}
-		ir[j] = best;
+#pragma unroll
+		for (int o = 16; o > 0; o >>= 1) {
+			float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+			int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+			if (oi >= 0 && (bi < 0 || ov > bv || (ov == bv && oi < bi))) bv = ov, bi = oi;
+		}
+		if (bi >= 0 && bi % WARP == lane) taken |= 1u << (bi / WARP);
+		if (lane == 0) ir[j] = bi;
 	}
-	float m = l[ir[0]];
-	double sum = 0;
-	for (int j = 0; j < k; j++) {
-		double e = exp((double)(l[ir[j]] - m));
-		wr[j] = (float)e;
-		sum += e;
+	__syncwarp();
+	if (lane == 0) {
+		float m = l[ir[0]];
+		double sum = 0;
+		for (int j = 0; j < k; j++) {
+			double e = exp((double)(l[ir[j]] - m));
+			wr[j] = (float)e;
+			sum += e;
+		}
+		for (int j = 0; j < k; j++) wr[j] = (float)((double)wr[j] / sum);
 	}
-	for (int j = 0; j < k; j++) wr[j] = (float)((double)wr[j] / sum);
 }
 
-// One MXFP4 row · x: lanes stride over the 32-value blocks, each block is
-// one 16-byte load of nibbles and one scale byte.
-__device__ __forceinline__ float mxfp4_row_dot(const uint8_t *blocks, const uint8_t *scales, const float *x, int groups, int lane) {
-	float acc = 0.f;
-	for (int g = lane; g < groups; g += WARP) {
-		uint4 q = ((const uint4 *)blocks)[g];
-		const float *xs = x + g * 32;
-		uint32_t words[4] = {q.x, q.y, q.z, q.w};
-		float s0 = 0.f, s1 = 0.f;
+// The E2M1 table in shared memory: lanes of a warp look up different
+// codes, which the constant cache would serve one distinct address at a
+// time; 16 words in 16 banks serve a whole warp at once.
+#define E2M1_SHARED(lut)                                        \
+	__shared__ float lut[16];                                   \
+	if (threadIdx.x < 16) lut[threadIdx.x] = kE2M1[threadIdx.x]; \
+	__syncthreads()
+
+// Two MXFP4 rows · x at once (two rows' loads in flight): two lanes per
+// 32-value block, lane half h taking values 16h … 16h+15 (nibble bytes
+// 8h … 8h+7), so a warp reads 16 blocks (256 contiguous bytes) of each row
+// and 2 KiB of x per step, all coalesced. Returns the warp-summed dots.
+__device__ __forceinline__ float mxfp4_dot16(uint2 q, const float *xs, const float *lut) {
+	const float4 *x4 = (const float4 *)xs;
+	uint32_t words[2] = {q.x, q.y};
+	float s = 0.f;
 #pragma unroll
-		for (int wi = 0; wi < 4; wi++) {
-#pragma unroll
-			for (int b = 0; b < 4; b++) {
-				uint32_t byte = (words[wi] >> (8 * b)) & 0xff;
-				int j = wi * 4 + b;
-				s0 += kE2M1[byte & 0xf] * xs[2 * j];
-				s1 += kE2M1[byte >> 4] * xs[2 * j + 1];
-			}
-		}
-		acc += (s0 + s1) * e8m0(scales[g]);
+	for (int wi = 0; wi < 2; wi++) {
+		float4 a = x4[2 * wi], b = x4[2 * wi + 1];
+		uint32_t w = words[wi];
+		s += lut[w & 0xf] * a.x + lut[(w >> 4) & 0xf] * a.y + lut[(w >> 8) & 0xf] * a.z + lut[(w >> 12) & 0xf] * a.w +
+		     lut[(w >> 16) & 0xf] * b.x + lut[(w >> 20) & 0xf] * b.y + lut[(w >> 24) & 0xf] * b.z + lut[w >> 28] * b.w;
 	}
-	return warp_sum(acc);
+	return s;
+}
+
+__device__ __forceinline__ float2 mxfp4_rows2_dot(const uint8_t *b0, const uint8_t *s0, const uint8_t *b1,
+                                                  const uint8_t *s1, const float *x, int groups, int lane,
+                                                  const float *lut) {
+	float acc0 = 0.f, acc1 = 0.f;
+	int h = lane & 1;
+	for (int g = lane >> 1; g < groups; g += WARP / 2) {
+		uint2 q0 = ((const uint2 *)b0)[2 * g + h], q1 = ((const uint2 *)b1)[2 * g + h];
+		float e0 = e8m0(s0[g]), e1 = e8m0(s1[g]);
+		const float *xs = x + g * 32 + 16 * h;
+		acc0 += mxfp4_dot16(q0, xs, lut) * e0;
+		acc1 += mxfp4_dot16(q1, xs, lut) * e1;
+	}
+	return make_float2(warp_sum(acc0), warp_sum(acc1));
 }
 
 // The per-slot kernels read the expert ids on the device (the host never
@@ -78,6 +109,7 @@ __device__ __forceinline__ bool bad_expert(int e, int experts, int *err) {
 KERNEL void moe_gate_up_swiglu(float *act, const float *x, const int *idx, const uint8_t *blocks, const uint8_t *scales,
                                const float *bias, int k, int rows, int cols, float alpha, float limit, int experts,
                                int *err) {
+	E2M1_SHARED(lut);
 	int inter = rows / 2;
 	int i = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
 	int slot = blockIdx.y, e = idx[slot];
@@ -90,8 +122,8 @@ KERNEL void moe_gate_up_swiglu(float *act, const float *x, const int *idx, const
 	const float *xr = x + (int64_t)(slot / k) * cols;
 	int64_t erow = (int64_t)e * rows;
 	int64_t g0 = (erow + 2 * i) * groups, g1 = (erow + 2 * i + 1) * groups;
-	float g = mxfp4_row_dot(blocks + g0 * 16, scales + g0, xr, groups, lane) + bias[erow + 2 * i];
-	float u = mxfp4_row_dot(blocks + g1 * 16, scales + g1, xr, groups, lane) + bias[erow + 2 * i + 1];
+	float2 gu = mxfp4_rows2_dot(blocks + g0 * 16, scales + g0, blocks + g1 * 16, scales + g1, xr, groups, lane, lut);
+	float g = gu.x + bias[erow + 2 * i], u = gu.y + bias[erow + 2 * i + 1];
 	if (lane == 0) {
 		g = fminf(g, limit);
 		u = fminf(fmaxf(u, -limit), limit);
@@ -99,20 +131,28 @@ KERNEL void moe_gate_up_swiglu(float *act, const float *x, const int *idx, const
 	}
 }
 
-// Down product of every slot: y[slot][o]. grid (ceil(rows/8), n·k), block 256.
+// Down product of every slot: y[slot][o], a warp taking rows 2j and 2j+1.
+// grid (ceil(rows/16), n·k), block 256.
 KERNEL void moe_down(float *y, const float *act, const int *idx, const uint8_t *blocks, const uint8_t *scales,
                      const float *bias, int rows, int cols, int experts, int *err) {
-	int o = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
+	E2M1_SHARED(lut);
+	int o = 2 * (blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP), lane = threadIdx.x % WARP;
 	int slot = blockIdx.y, e = idx[slot];
 	if (bad_expert(e, experts, err)) {
-		if (o < rows && lane == 0) y[(int64_t)slot * rows + o] = NAN;
+		if (lane == 0)
+			for (int j = o; j < min(o + 2, rows); j++) y[(int64_t)slot * rows + j] = NAN;
 		return;
 	}
 	if (o >= rows) return;
 	int groups = cols / 32;
 	int64_t row = (int64_t)e * rows + o;
-	float s = mxfp4_row_dot(blocks + row * groups * 16, scales + row * groups, act + (int64_t)slot * cols, groups, lane);
-	if (lane == 0) y[(int64_t)slot * rows + o] = s + bias[row];
+	int64_t next = o + 1 < rows ? row + 1 : row; // an odd last row pairs with itself
+	float2 s = mxfp4_rows2_dot(blocks + row * groups * 16, scales + row * groups, blocks + next * groups * 16,
+	                           scales + next * groups, act + (int64_t)slot * cols, groups, lane, lut);
+	if (lane == 0) {
+		y[(int64_t)slot * rows + o] = s.x + bias[row];
+		if (o + 1 < rows) y[(int64_t)slot * rows + o + 1] = s.y + bias[next];
+	}
 }
 
 // dst[r][o] = Σ_j w[r][j]·y[r·k+j][o], in j order (deterministic, no
@@ -158,6 +198,7 @@ KERNEL void moe_grouped(float *out, const float *in, const int *slots, const int
                         int rows, int cols, int in_div) {
 	__shared__ float wsh[32][33];
 	__shared__ float xsh[32][33];
+	E2M1_SHARED(lut);
 	int e = tile_expert[blockIdx.y], first = tile_first[blockIdx.y];
 	int count = min(32, offsets[e + 1] - first);
 	int o0 = blockIdx.x * 32;
@@ -173,7 +214,7 @@ KERNEL void moe_grouped(float *out, const float *in, const int *slots, const int
 			if (o < rows) {
 				int64_t row = (int64_t)e * rows + o;
 				uint8_t byte = blocks[(row * groups + g) * 16 + c / 2];
-				wv = kE2M1[(c & 1) ? byte >> 4 : byte & 0xf] * e8m0(scales[row * groups + g]);
+				wv = lut[(c & 1) ? byte >> 4 : byte & 0xf] * e8m0(scales[row * groups + g]);
 			}
 			wsh[rr][c] = wv;
 			float xv = 0.f;
@@ -208,4 +249,99 @@ KERNEL void swiglu(float *act, const float *h, int count, float alpha, float lim
 	float g = fminf(h[2 * t], limit);
 	float u = fminf(fmaxf(h[2 * t + 1], -limit), limit);
 	act[t] = g / (1.f + expf(-alpha * g)) * (u + 1.f);
+}
+
+// Tensor-core grouped product (opt-in with the BF16 tensor-core products,
+// Backend.SetTensorCores): the same tiles as moe_grouped, 64 output rows ×
+// up to 32 slots per block. MXFP4 weights decode exactly into BF16 (two
+// significant bits times a power of two); each activation is split into
+// hi = bf16(x) and lo = bf16(x − hi), both multiplied into the float32
+// accumulator, as in matmul_bf16_tc. The inner dimension goes in stages
+// of 64 (two MXFP4 groups) staged in shared memory, the next stage's
+// global loads in flight while the tensor cores work on the current one.
+// grid (ceil(rows/64), tiles), block 128 (4 warps, 16 rows each).
+#define MG_R 64
+#define MG_S 32
+#define MG_K 64
+#define MG_LD (MG_K + 8)
+#define MG_LDC (MG_R + 4)
+KERNEL void moe_grouped_tc(float *out, const float *in, const int *slots, const int *tile_expert, const int *tile_first,
+                           const int *offsets, const uint8_t *blocks, const uint8_t *scales, const float *bias,
+                           int rows, int cols, int in_div) {
+	using namespace nvcuda;
+	__shared__ __align__(32) __nv_bfloat16 ahi[MG_S][MG_LD];
+	__shared__ __align__(32) __nv_bfloat16 alo[MG_S][MG_LD];
+	__shared__ __align__(32) uint16_t bs[MG_R][MG_LD];
+	__shared__ __align__(32) float cs[MG_S][MG_LDC];
+	E2M1_SHARED(lut);
+	int e = tile_expert[blockIdx.y], first = tile_first[blockIdx.y];
+	int count = min(MG_S, offsets[e + 1] - first);
+	int o0 = blockIdx.x * MG_R, groups = cols / 32;
+	int t = threadIdx.x, warp = t / WARP;
+	// This thread's share of a stage: weight row t/2, group t%2 of the
+	// stage (16 bytes, 32 values); slot t/4, values 16·(t%4) … +15.
+	int wrow = o0 + t / 2, si = t / 4;
+	const uint8_t *wb = blocks + ((int64_t)e * rows + min(wrow, rows - 1)) * groups * 16;
+	const uint8_t *ws = scales + ((int64_t)e * rows + min(wrow, rows - 1)) * groups;
+	const float *xr = in + (int64_t)(si < count ? slots[first + si] / in_div : 0) * cols;
+	uint4 wq = make_uint4(0, 0, 0, 0);
+	uint8_t sc = 0;
+	float4 xv[4];
+	auto load = [&](int k0) {
+		int g = k0 / 32 + t % 2;
+		bool ok = wrow < rows && g < groups;
+		wq = ok ? ((const uint4 *)wb)[g] : make_uint4(0, 0, 0, 0);
+		sc = ok ? ws[g] : 0;
+		int c = k0 + 16 * (t % 4);
+#pragma unroll
+		for (int j = 0; j < 4; j++)
+			xv[j] = (si < count && c < cols) ? ((const float4 *)(xr + c))[j] : make_float4(0.f, 0.f, 0.f, 0.f);
+	};
+	wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2];
+	wmma::fill_fragment(acc[0], 0.f);
+	wmma::fill_fragment(acc[1], 0.f);
+	load(0);
+	for (int k0 = 0; k0 < cols; k0 += MG_K) {
+		__syncthreads(); // the previous stage is consumed
+		{
+			float s = e8m0(sc);
+			uint32_t words[4] = {wq.x, wq.y, wq.z, wq.w};
+			uint16_t *dst = &bs[t / 2][32 * (t % 2)];
+#pragma unroll
+			for (int j = 0; j < 32; j++) {
+				uint32_t nib = (words[j / 8] >> (4 * (j % 8))) & 0xf;
+				dst[j] = (uint16_t)(__float_as_uint(lut[nib] * s) >> 16); // exact: two significant bits
+			}
+			float xs[16] = {xv[0].x, xv[0].y, xv[0].z, xv[0].w, xv[1].x, xv[1].y, xv[1].z, xv[1].w,
+			                xv[2].x, xv[2].y, xv[2].z, xv[2].w, xv[3].x, xv[3].y, xv[3].z, xv[3].w};
+#pragma unroll
+			for (int j = 0; j < 16; j++) {
+				__nv_bfloat16 hi = __float2bfloat16_rn(xs[j]);
+				ahi[si][16 * (t % 4) + j] = hi;
+				alo[si][16 * (t % 4) + j] = __float2bfloat16_rn(xs[j] - __bfloat162float(hi));
+			}
+		}
+		__syncthreads();
+		if (k0 + MG_K < cols) load(k0 + MG_K);
+#pragma unroll
+		for (int ks = 0; ks < MG_K; ks += 16) {
+			wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
+			wmma::load_matrix_sync(fb, (const __nv_bfloat16 *)&bs[16 * warp][ks], MG_LD);
+#pragma unroll
+			for (int i = 0; i < 2; i++) {
+				wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fhi, flo;
+				wmma::load_matrix_sync(fhi, &ahi[16 * i][ks], MG_LD);
+				wmma::load_matrix_sync(flo, &alo[16 * i][ks], MG_LD);
+				wmma::mma_sync(acc[i], flo, fb, acc[i]);
+				wmma::mma_sync(acc[i], fhi, fb, acc[i]);
+			}
+		}
+	}
+#pragma unroll
+	for (int i = 0; i < 2; i++) wmma::store_matrix_sync(&cs[16 * i][16 * warp], acc[i], MG_LDC, wmma::mem_row_major);
+	__syncthreads();
+	for (int l = t; l < MG_S * MG_R; l += blockDim.x) {
+		int s = l / MG_R, c = l % MG_R, o = o0 + c;
+		if (s < count && o < rows) out[(int64_t)slots[first + s] * rows + o] = cs[s][c] + bias[(int64_t)e * rows + o];
+	}
 }
