@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 
 	"github.com/gptoss/gptoss/backend"
@@ -352,17 +353,26 @@ func (e *Engine) step(st *model.State, logits []float32) error {
 		p.s.fed += p.n
 	}
 	vocab := e.m.Config.VocabSize
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	finished := false
-	for i, s := range owners {
+	// Sampling reads a whole vocabulary row per sequence (201,088 values
+	// for gpt-oss): with 64 sequences one thread would take longer than
+	// the GPU's step, so the rows are sampled in parallel. Each sequence
+	// has its own sampler.
+	toks := make([]Token, len(owners))
+	parallelRows(len(owners), func(i int) {
+		s := owners[i]
 		row := logits[i*vocab : (i+1)*vocab]
 		if s.gen < s.req.MinTokens {
 			for _, id := range s.req.StopTokens {
 				row[id] = float32(math.Inf(-1))
 			}
 		}
-		tok := s.sampler.sample(row, s.req.Constraint)
+		toks[i] = s.sampler.sample(row, s.req.Constraint)
+	})
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	finished := false
+	for i, s := range owners {
+		tok := toks[i]
 		s.tokens = append(s.tokens, tok.ID)
 		s.gen++
 		s.out.push(Event{Token: tok})
@@ -386,6 +396,28 @@ func (e *Engine) step(st *model.State, logits []float32) error {
 		e.running = kept
 	}
 	return nil
+}
+
+// parallelRows runs f(0) … f(n-1) on up to GOMAXPROCS goroutines, each
+// taking a contiguous range, and returns when all are done.
+func parallelRows(n int, f func(i int)) {
+	workers := min(n, runtime.GOMAXPROCS(0))
+	if workers <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*n/workers, (w+1)*n/workers
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func isStop(id int32, stops []int32) bool {
