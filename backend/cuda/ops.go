@@ -195,51 +195,68 @@ func (b *Backend) RoPE(x backend.Tensor, heads int, rope *attention.RoPE, segs [
 	if err := backend.CheckRoPE(t.dims(), heads, hd, segs); err != nil {
 		return shapeErr(err)
 	}
-	c := &b.rope
-	if c.rope != rope || len(c.rows) != len(segs) {
-		c.rope, c.rows = rope, append(c.rows[:0], make([]ropeRows, len(segs))...)
-	}
-	// One launch per segment keeps each launch's rows contiguous.
+	// The model's segments fill consecutive rows (others are refused): one launch covers them
+	// all, the cos/sin rows staged once per step.
+	first, rows := 0, 0
 	for i, s := range segs {
-		if s.Len == 0 {
-			continue
+		if i == 0 {
+			first = s.Row
 		}
-		e := &c.rows[i]
-		if e.ptr == 0 || e.gen != b.stageGen || e.pos != s.Pos || e.len != s.Len {
-			cs := b.hostFloats(s.Len * hd)
+		if s.Row != first+rows {
+			return fmt.Errorf("cuda: rope: segment at row %d does not continue at row %d", s.Row, first+rows)
+		}
+		rows += s.Len
+	}
+	if rows == 0 {
+		return nil
+	}
+	c := &b.rope
+	if !c.valid(rope, b.stageGen, segs) {
+		cs := b.hostFloats(rows * hd)
+		for _, s := range segs {
 			for j := range s.Len {
-				rope.CosSin(s.Pos+j, cs[j*hd:j*hd+hd/2], cs[j*hd+hd/2:(j+1)*hd])
+				r := (s.Row - first + j) * hd
+				rope.CosSin(s.Pos+j, cs[r:r+hd/2], cs[r+hd/2:r+hd])
 			}
-			p, err := b.stageFloats(cs)
-			if err != nil {
-				return err
-			}
-			// Staging may have started a new generation; the rows live in
-			// the one current after it.
-			*e = ropeRows{pos: s.Pos, len: s.Len, gen: b.stageGen, ptr: p}
 		}
-		b.a().Ptr(t.row(s.Row)).Ptr(e.ptr).Int(heads).Int(hd).Int(t.cols)
-		if err := b.launch(b.k.rope, driver.D1(s.Len), driver.D1(128), 0); err != nil {
+		p, err := b.stageFloats(cs)
+		if err != nil {
 			return err
 		}
+		// Staging may have started a new generation; the rows live in
+		// the one current after it.
+		c.rope, c.gen, c.ptr = rope, b.stageGen, p
+		c.segs = c.segs[:0]
+		for _, s := range segs {
+			c.segs = append(c.segs, [2]int{s.Pos, s.Len})
+		}
 	}
-	return nil
+	b.a().Ptr(t.row(first)).Ptr(c.ptr).Int(heads).Int(hd).Int(t.cols)
+	return b.launch(b.k.rope, driver.D1(rows), driver.D1(128), 0)
 }
 
-// ropeCache remembers where each segment's cos/sin rows were staged: q
-// and k of every layer rotate by the same positions, so a step computes
-// them (in float64) and stages them once instead of twice per layer. Rows
-// are reused only within the staging generation they were staged in
+// ropeCache remembers where a step's cos/sin rows were staged: q and k of
+// every layer rotate by the same positions, so a step computes them (in
+// float64) and stages them once instead of twice per layer. Rows are
+// reused only within the staging generation they were staged in
 // (b.stageGen), during which nothing overwrites them.
 type ropeCache struct {
 	rope *attention.RoPE
-	rows []ropeRows // per segment
+	gen  uint64
+	ptr  driver.DevicePtr
+	segs [][2]int // position and length of each segment
 }
 
-type ropeRows struct {
-	pos, len int
-	gen      uint64
-	ptr      driver.DevicePtr
+func (c *ropeCache) valid(rope *attention.RoPE, gen uint64, segs []backend.Segment) bool {
+	if c.ptr == 0 || c.rope != rope || c.gen != gen || len(c.segs) != len(segs) {
+		return false
+	}
+	for i, s := range segs {
+		if c.segs[i] != [2]int{s.Pos, s.Len} {
+			return false
+		}
+	}
+	return true
 }
 
 // rowMetaBytes is sizeof(RowMeta) in attention.cu.

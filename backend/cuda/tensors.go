@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"fmt"
+	"runtime"
 	"unsafe"
 
 	"github.com/gptoss/gptoss/backend"
@@ -196,7 +197,12 @@ func (b *Backend) ReadFloats(dst []float32, t backend.Tensor, n int) error {
 	if !ok || f.err != nil || n < 0 || n > f.rows || len(dst) < n*f.cols {
 		return fmt.Errorf("cuda: read: cannot read %d rows of %v into %d floats", n, t.Shape(), len(dst))
 	}
-	return b.read(f32bytes(dst[:n*f.cols]), f.p)
+	err := b.read(f32bytes(dst[:n*f.cols]), f.p)
+	// read synchronises, which frees the memory of collected tensors: f
+	// must not be one of them before the copy is done (found on the H100,
+	// where a test's output was freed under its own read).
+	runtime.KeepAlive(f)
+	return err
 }
 
 // ReadInts implements backend.Backend.
@@ -205,7 +211,9 @@ func (b *Backend) ReadInts(dst []int32, t backend.Tensor, n int) error {
 	if !ok || f.err != nil || n < 0 || n > f.rows || len(dst) < n*f.cols {
 		return fmt.Errorf("cuda: read: cannot read %d rows of %v into %d ints", n, t.Shape(), len(dst))
 	}
-	return b.read(i32bytes(dst[:n*f.cols]), f.p)
+	err := b.read(i32bytes(dst[:n*f.cols]), f.p)
+	runtime.KeepAlive(f) // as in ReadFloats
+	return err
 }
 
 // read runs what is queued, waits for the stream (the legacy-stream copy
