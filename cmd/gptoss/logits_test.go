@@ -130,6 +130,12 @@ func TestLogitsCPUOptions(t *testing.T) {
 		return readFloats(t, out)
 	}
 	plain, huge := logits(), logits("--hugepages")
+	// The CUDA option is refused on the CPU, not ignored.
+	var stdout, stderr bytes.Buffer
+	args := []string{"logits", "--model", "../../testdata/tiny", "--device", "cpu", "--tokens", "1,2", "--out", "-", "--tensor-cores"}
+	if code := run(context.Background(), args, &stdout, &stderr); code == 0 || !strings.Contains(stderr.String(), "CUDA option") {
+		t.Fatalf("--tensor-cores on the CPU: exit %d, %q", code, stderr.String())
+	}
 	for i := range plain {
 		if math.Float32bits(plain[i]) != math.Float32bits(huge[i]) {
 			t.Fatalf("--hugepages: logit %d is %g, %g without", i, huge[i], plain[i])
