@@ -56,7 +56,8 @@ type Backend struct {
 	// tiledShared is the dynamic shared memory attn_tiled may use (48 KiB
 	// until raised for a larger head dimension).
 	tiledShared int
-	// tensorCores routes batch products to matmul_bf16_tc (SetTensorCores).
+	// tensorCores routes batch products to matmul_bf16_tc and the grouped
+	// MoE product to moe_grouped_tc (SetTensorCores).
 	tensorCores bool
 
 	prof profiler // per-kernel timing (SetProfile)
@@ -304,6 +305,9 @@ func (r *stagingRing) free(ctx *driver.Context) {
 	r.host, r.dev, r.size, r.off = nil, 0, 0, 0
 }
 
+// stageBytes copies p to device memory that stays valid until the next
+// drain. Staging may itself drain (a full ring or arena), so an op stages
+// once, after every allocation it makes, and only then packs its launches.
 func (b *Backend) stageBytes(p []byte) (driver.DevicePtr, error) {
 	if b.g.on {
 		return b.stageArena(p)
