@@ -37,8 +37,14 @@ AI void bf16_rows1(int R, float *dst, const float *x, long in, const uint16_t *w
 	long k = 0;
 	for (; k + 16 <= in; k += 16) {
 #if BF_PF_ROWS > 0
-		if (R == 4 && (k & 31) == 0)
-			for (int r = 0; r < R; r++) _mm_prefetch((const char *)(w + (o + BF_PF_ROWS + r) * in + k), _MM_HINT_T0);
+		// One line of the next tile's rows per 64 bytes of each row, spread
+		// over the two 16-column steps of a line (rows 0-1, then 2-3): the
+		// same four prefetches issued back to back streamed ~15 % slower.
+		if (R == 4) {
+			const uint16_t *p = w + (o + BF_PF_ROWS + ((k >> 3) & 2)) * in + (k & ~31L);
+			_mm_prefetch((const char *)p, _MM_HINT_T0);
+			_mm_prefetch((const char *)(p + in), _MM_HINT_T0);
+		}
 #endif
 		__m512 wv[4];
 		for (int r = 0; r < R; r++) wv[r] = bf16_load(w + (o + r) * in + k, 0xFFFF);
