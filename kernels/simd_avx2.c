@@ -42,6 +42,10 @@ AI void bf16_tile(int R, int T, float *dst, long ldd, const float *x, long in, c
 		for (int c = 0; c < T; c++) acc[r][c] = _mm256_setzero_ps();
 	long k = 0;
 	for (; k + 8 <= in; k += 8) {
+		// Decode (one token, four rows): one line of the next tile's rows
+		// per 8-column step, row (k/8) mod 4, as the AVX-512 kernel spreads
+		// its prefetches.
+		if (R == 4 && T == 1) _mm_prefetch((const char *)(w + (o + 4 + ((k >> 3) & 3)) * in + (k & ~31L)), _MM_HINT_T0);
 		__m256 wv[4];
 #pragma GCC unroll 4
 		for (int r = 0; r < R; r++) wv[r] = bf16_load8(w + (o + r) * in + k);
