@@ -10,7 +10,8 @@ import (
 )
 
 // BenchmarkPoolMatVec streams a 1.2 GB BF16 matrix (the 20b unembedding's
-// size) and 1.2 GB of MXFP4 experts through a 2-thread pool at decode
+// size; with the AVX2 kernel too on an AVX-512 machine) and 1.2 GB of
+// MXFP4 experts through a 2-thread pool at decode
 // (n = 1), random data, from anonymous memory with 4 KiB pages and with MADV_HUGEPAGE:
 // the rate the decode's weight streaming can reach.
 func BenchmarkPoolMatVec(b *testing.B) {
@@ -49,6 +50,18 @@ func BenchmarkPoolMatVec(b *testing.B) {
 				p.Run(false)
 			}
 		})
+		if isa == AVX512 {
+			// The AVX2 kernel on the same data, as on a CPU without AVX-512.
+			p2 := NewPool(AVX2, 2)
+			b.Run(fmt.Sprintf("bf16-avx2/huge=%v", huge), func(b *testing.B) {
+				b.SetBytes(int64(2 * out * in))
+				for b.Loop() {
+					p2.MatMulBF16(dst, x, 1, mem, out, in, nil)
+					p2.Run(false)
+				}
+			})
+			p2.Close()
+		}
 		const rows, cols = 5760, 2880
 		per := rows * cols / 2
 		experts := size / (per + per/16)
