@@ -140,6 +140,16 @@ func BenchmarkMatVecMXFP4InCache(b *testing.B) {
 			}
 		})
 	}
+	if HasVNNI() { // the int8-activation kernel (--int8-experts)
+		xq := make([]byte, Q8Bytes(cols))
+		QuantizeQ8(xq, x, cols)
+		b.Run("avx512-int8", func(b *testing.B) {
+			b.SetBytes(int64(len(blocks) + len(scales)))
+			for b.Loop() {
+				AVX512.MatMulMXFP4Q8(dst, xq, 1, blocks, scales, rows, cols, nil, 0, rows)
+			}
+		})
+	}
 }
 
 // BenchmarkMatVecBF16InCache: the BF16 product's compute speed (L2).
