@@ -24,8 +24,9 @@ func TestMatMulMXFP4Q8(t *testing.T) {
 	}
 	for _, rows := range []int{1, 7, 8, 9, 17, 40} {
 		// cols: one block, partial groups of 16 blocks, whole groups,
-		// and more groups than a panel block (4) holds.
-		for _, cols := range []int{32, 96, 160, 512, 544, 1024, 2880, 2048 + 512 + 96} {
+		// more groups than a panel block (4) holds, and rows too wide for
+		// the decode path's copy of x (they take the batch path).
+		for _, cols := range []int{32, 96, 160, 512, 544, 1024, 2880, 2048 + 512 + 96, 16384 + 512} {
 			groups := cols / 32
 			blocks := randomBytes(r, rows*groups*16, 0, 255)
 			scales := randomBytes(r, rows*groups, 118, 130)

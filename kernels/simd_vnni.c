@@ -168,6 +168,7 @@ static __attribute__((noinline)) void q8_pack_block(q8_panel *panel, const uint8
 // epilogue is q8_tile's: a row's bits do not depend on n. Against
 // gathering each group into the panel layout first (vpermt2b), 27-30 →
 // 38-40 GB/s per thread in L1/L2 (throwaway benchmark).
+#define Q8_NATURAL_GROUPS 32 // x copied on the stack: 16 KiB, up to 16384 columns
 typedef struct {
 	__m512i lo, hi; // x of a 4-block chunk in load order: the low and the high nibbles' columns
 } q8_chunk;
@@ -268,8 +269,8 @@ void gptoss_matmul_mxfp4_q8_vnni(float *dst, const uint8_t *xq, long n, const ui
 	    {q8_tile_4_1, q8_tile_4_2, q8_tile_4_3, q8_tile_4_4},
 	};
 	long nblocks = cols / 32, groups = (nblocks + 15) / 16, qb = groups * Q8_GROUP_BYTES;
-	if (n == 1) {
-		q8_chunk nx[4 * groups]; // 8 KiB per 4096 columns
+	if (n == 1 && groups <= Q8_NATURAL_GROUPS) { // wider rows take the batch path
+		q8_chunk nx[4 * Q8_NATURAL_GROUPS];
 		q8_natural(nx, xq, groups);
 		long o = lo;
 		for (; o + 4 <= hi; o += 4) q8_rows1_4(dst, nx, xq, blocks, scales, nblocks, bias, o);
