@@ -75,6 +75,28 @@ type SwiGLU struct {
 	Limit float32 // 7
 }
 
+// Linear3 is implemented by backends that run three products of one input
+// (a layer's q, k and v) faster as one op than as three Linear calls:
+// dst[i] = x W[i]ᵀ + bias[i] for n rows, each bias possibly nil. Callers
+// use it through Linear3Of.
+type Linear3 interface {
+	Linear3(x Tensor, n int, dst, w, bias [3]Tensor) error
+}
+
+// Linear3Of runs the three products on be: as one op where be implements
+// Linear3, else as three Linear calls.
+func Linear3Of(be Backend, x Tensor, n int, dst, w, bias [3]Tensor) error {
+	if l, ok := be.(Linear3); ok {
+		return l.Linear3(x, n, dst, w, bias)
+	}
+	for i := range 3 {
+		if err := be.Linear(dst[i], x, w[i], bias[i], n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Backend is a compute device. Activation ops act on the first n rows of
 // their operands; all activations are float32 [rows, cols].
 type Backend interface {

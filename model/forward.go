@@ -113,13 +113,10 @@ func (m *Model) block(l int, st *State, b Batch, scale float32, trace Tracer) er
 	if err := be.RMSNorm(st.h, st.x, w.attnNorm, n, eps); err != nil {
 		return err
 	}
-	if err := be.Linear(st.q, st.h, w.q, w.qb, n); err != nil {
-		return err
-	}
-	if err := be.Linear(st.k, st.h, w.k, w.kb, n); err != nil {
-		return err
-	}
-	if err := be.Linear(st.v, st.h, w.v, w.vb, n); err != nil {
+	qkv := [3]backend.Tensor{st.q, st.k, st.v}
+	wqkv := [3]backend.Tensor{w.q, w.k, w.v}
+	bqkv := [3]backend.Tensor{w.qb, w.kb, w.vb}
+	if err := backend.Linear3Of(be, st.h, n, qkv, wqkv, bqkv); err != nil {
 		return err
 	}
 	// c. YaRN RoPE on every q and k head
