@@ -74,6 +74,7 @@ func (b *Backend) Linear(dst, x, w, bias backend.Tensor, n int) error {
 	if err != nil {
 		return err
 	}
+	b.stats.Dense += p.bytes()
 	defer b.end(p.kind, b.begin())
 	if b.cpool != nil {
 		b.cpool.MatMulBF16(p.dst, p.x, n, p.w, p.out, p.in, p.bias)
@@ -95,6 +96,9 @@ func (b *Backend) Linear3(x backend.Tensor, n int, dst, w, bias [3]backend.Tenso
 			return err
 		}
 		ps[i] = p
+	}
+	for _, p := range ps {
+		b.stats.Dense += p.bytes()
 	}
 	defer b.end(ps[0].kind, b.begin())
 	if b.cpool != nil {
@@ -119,7 +123,10 @@ type linearOperands struct {
 	kind         opKind
 }
 
-// checkLinear checks one product's operands and counts its weight bytes.
+// bytes is what the product reads of its weights and bias.
+func (p linearOperands) bytes() int64 { return int64(len(p.w) + 4*len(p.bias)) }
+
+// checkLinear checks one product's operands.
 func (b *Backend) checkLinear(dst, x, w, bias backend.Tensor, n int) (linearOperands, error) {
 	d, err := as[*floats]("linear", dst)
 	if err != nil {
@@ -146,7 +153,6 @@ func (b *Backend) checkLinear(dst, x, w, bias backend.Tensor, n int) (linearOper
 	if err := backend.CheckLinear(n, d.dims(), s.dims(), out, in, nb); err != nil {
 		return linearOperands{}, shapeErr(err)
 	}
-	b.stats.Dense += int64(len(m.data) + 4*len(bv))
 	return linearOperands{dst: d.data, x: s.data, bias: bv, n: n, w: m.data, out: out, in: in, kind: m.kind}, nil
 }
 
