@@ -193,12 +193,19 @@ static void q8_natural(q8_chunk *nx, const uint8_t *xq, long groups) {
 }
 
 // q8_blocksums adds each 4 neighbouring lanes of s0…s3 (16 blocks, 4 lanes
-// each, in order) into one lane per block.
+// each, in order) into one lane per block. A lane holds 8 products u·q,
+// |u·q| ≤ 24·127, so it fits int16: the first level packs two vectors to
+// words (vpackssdw, exact) and adds word pairs (vpmaddwd by 1), which
+// leaves in 128-bit lane k of a: blocks k, k, 4+k, 4+k (of b: 8+k, 8+k,
+// 12+k, 12+k); the second level adds those pairs into block order. Two
+// fewer shuffles than three levels of permutes: 39-41 -> 44-45 GB/s in
+// L2 (throwaway benchmark, 256 x 2880).
 AI __m512i q8_blocksums(__m512i s0, __m512i s1, __m512i s2, __m512i s3) {
-	const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-	const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-	__m512i a = _mm512_add_epi32(_mm512_permutex2var_epi32(s0, ev, s1), _mm512_permutex2var_epi32(s0, od, s1));
-	__m512i b = _mm512_add_epi32(_mm512_permutex2var_epi32(s2, ev, s3), _mm512_permutex2var_epi32(s2, od, s3));
+	const __m512i one = _mm512_set1_epi16(1);
+	__m512i a = _mm512_madd_epi16(_mm512_packs_epi32(s0, s1), one);
+	__m512i b = _mm512_madd_epi16(_mm512_packs_epi32(s2, s3), one);
+	const __m512i ev = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 16, 20, 24, 28, 18, 22, 26, 30);
+	const __m512i od = _mm512_setr_epi32(1, 5, 9, 13, 3, 7, 11, 15, 17, 21, 25, 29, 19, 23, 27, 31);
 	return _mm512_add_epi32(_mm512_permutex2var_epi32(a, ev, b), _mm512_permutex2var_epi32(a, od, b));
 }
 
