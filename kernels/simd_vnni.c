@@ -193,8 +193,9 @@ static void q8_natural(q8_chunk *nx, const uint8_t *xq, long groups) {
 }
 
 // q8_blocksums adds each 4 neighbouring lanes of s0…s3 (16 blocks, 4 lanes
-// each, in order) into one lane per block. A lane holds 8 products u·q,
-// |u·q| ≤ 24·127, so it fits int16: the first level packs two vectors to
+// each, in order) into one lane per block. A lane is a sum of 8 products
+// u·q, at most 8·24·127 = 24384 in magnitude, so it fits int16: the first
+// level packs two vectors to
 // words (vpackssdw, exact) and adds word pairs (vpmaddwd by 1), which
 // leaves in 128-bit lane k of a: blocks k, k, 4+k, 4+k (of b: 8+k, 8+k,
 // 12+k, 12+k); the second level adds those pairs into block order. Two
