@@ -74,14 +74,8 @@ func (b *Backend) Linear(dst, x, w, bias backend.Tensor, n int) error {
 	if err != nil {
 		return err
 	}
-	b.stats.Dense += p.bytes()
-	defer b.end(p.kind, b.begin())
-	if b.cpool != nil {
-		b.cpool.MatMulBF16(p.dst, p.x, n, p.w, p.out, p.in, p.bias)
-		b.cwait += b.cpool.Run(b.prof.on)
-		return nil
-	}
-	b.runLinear(p)
+	ps := [1]linearOperands{p}
+	b.runLinears(ps[:])
 	return nil
 }
 
@@ -97,20 +91,7 @@ func (b *Backend) Linear3(x backend.Tensor, n int, dst, w, bias [3]backend.Tenso
 		}
 		ps[i] = p
 	}
-	for _, p := range ps {
-		b.stats.Dense += p.bytes()
-	}
-	defer b.end(ps[0].kind, b.begin())
-	if b.cpool != nil {
-		for _, p := range ps {
-			b.cpool.MatMulBF16(p.dst, p.x, n, p.w, p.out, p.in, p.bias)
-		}
-		b.cwait += b.cpool.Run(b.prof.on)
-		return nil
-	}
-	for _, p := range ps {
-		b.runLinear(p)
-	}
+	b.runLinears(ps[:])
 	return nil
 }
 
@@ -156,22 +137,33 @@ func (b *Backend) checkLinear(dst, x, w, bias backend.Tensor, n int) (linearOper
 	return linearOperands{dst: d.data, x: s.data, bias: bv, n: n, w: m.data, out: out, in: in, kind: m.kind}, nil
 }
 
-// runLinear runs one product on the Go pool.
-func (b *Backend) runLinear(p linearOperands) {
-	b.linear = linearTask{isa: b.isa, dst: p.dst, x: p.x, n: p.n, w: p.w, out: p.out, in: p.in, bias: p.bias}
-	b.pool.run(&b.linear)
+// runLinears runs checked products of one op: as one job of the C pool,
+// or one after another on the Go pool. The profile charges them to the
+// first product's kind.
+func (b *Backend) runLinears(ps []linearOperands) {
+	for _, p := range ps {
+		b.stats.Dense += p.bytes()
+	}
+	defer b.end(ps[0].kind, b.begin())
+	if b.cpool != nil {
+		for _, p := range ps {
+			b.cpool.MatMulBF16(p.dst, p.x, p.n, p.w, p.out, p.in, p.bias)
+		}
+		b.cwait += b.cpool.Run(b.prof.on)
+		return
+	}
+	for _, p := range ps {
+		b.linear = linearTask{isa: b.isa, linearOperands: p}
+		b.pool.run(&b.linear)
+	}
 	b.linear = linearTask{} // drop the references to the operands
 }
 
 // linearTask splits a BF16 matrix product by output rows, so each thread
 // reads its own part of the weights.
 type linearTask struct {
-	isa     kernels.ISA
-	dst, x  []float32
-	n       int
-	w       []byte
-	out, in int
-	bias    []float32
+	isa kernels.ISA
+	linearOperands
 }
 
 func (t *linearTask) run(part, parts int) {
