@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 
 	"github.com/gptoss/gptoss/backend/cuda"
@@ -12,16 +14,17 @@ import (
 	"github.com/gptoss/gptoss/kernels"
 )
 
-// cmdBench dispatches `gptoss bench membw|decode|serve|startup`.
+// cmdBench dispatches `gptoss bench membw|decode|serve|startup|gguf`.
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stdout, "usage: gptoss bench membw|decode|serve|startup [flags]\n\n"+
+		fmt.Fprintln(stdout, "usage: gptoss bench membw|decode|serve|startup|gguf [flags]\n\n"+
 			"  membw    memory read bandwidth with all threads (the decode roofline)\n"+
 			"  decode   prefill (pp) and decode (tg) tokens/s, bytes read per token, fraction of bandwidth\n"+
 			"  serve    load generator for any OpenAI-compatible server: TTFT, TPOT, percentiles, suites\n"+
-			"  startup  time until gptoss serve answers /health, and its peak RSS")
+			"  startup  time until gptoss serve answers /health, and its peak RSS\n"+
+			"  gguf     write the checkpoint as a llama.cpp GGUF, to time it with llama-bench")
 		if len(args) == 0 {
-			return fmt.Errorf("missing bench name: membw, decode, serve or startup")
+			return fmt.Errorf("missing bench name: membw, decode, serve, startup or gguf")
 		}
 		return nil
 	}
@@ -34,8 +37,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdBenchServe(ctx, args[1:], stdout, stderr)
 	case "startup":
 		return cmdBenchStartup(ctx, args[1:], stdout, stderr)
+	case "gguf":
+		return benchGGUF(args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("unknown bench %q: want membw, decode, serve or startup", args[0])
+	return fmt.Errorf("unknown bench %q: want membw, decode, serve, startup or gguf", args[0])
 }
 
 func benchISA(name string, threads int) (kernels.ISA, error) {
@@ -218,4 +223,60 @@ func printProfile(w io.Writer, title string, ops []bench.OpProfile) {
 		}
 		fmt.Fprintf(w, "| %s | %.2f | %.1f%% | %.2f | %s |\n", p.Op, p.MsTok, 100*p.Share, p.WaitMs, gbps)
 	}
+}
+
+// benchGGUF writes --model as a GGUF file for llama-bench (bench.WriteGGUF).
+// It writes a temporary file next to --out and renames it, so a failed or
+// interrupted run leaves no partial model behind.
+func benchGGUF(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench gguf", stderr)
+	var mf modelFlags
+	mf.register(fs)
+	out := fs.String("out", "", "GGUF file to write (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if fs.Changed("device") {
+		return fmt.Errorf("--device: bench gguf only converts the checkpoint")
+	}
+	if *out == "" {
+		return fmt.Errorf("--out FILE is required")
+	}
+	c, err := mf.open()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	f, err := os.CreateTemp(filepath.Dir(*out), filepath.Base(*out)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := bench.WriteGGUF(f, c); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, *out); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	st, err := os.Stat(*out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s (%.2f GiB): run it with llama-bench -m %s\n", *out, float64(st.Size())/(1<<30), *out)
+	return nil
 }
