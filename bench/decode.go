@@ -174,7 +174,7 @@ type runner struct {
 }
 
 func newRunner(m *model.Model, o DecodeOptions, w *loader.Weights) *runner {
-	r := &runner{m: m, o: o, weights: w, tokens: pseudoTokens(o.Depth+o.PromptTokens+o.GenTokens, m.Config.VocabSize)}
+	r := &runner{m: m, o: o, weights: w, tokens: pseudoTokens(o.Depth+max(o.PromptTokens, o.GenTokens), m.Config.VocabSize)}
 	r.st = m.NewState(max(o.PromptTokens, min(o.Depth, 512), 1))
 	r.logits = make([]float32, m.Config.VocabSize)
 	return r
@@ -339,17 +339,13 @@ func kernelBytes(b Bytes) map[string]float64 {
 	}
 }
 
-// once runs one repetition on a fresh sequence: the depth (untimed), the
-// timed prefill, then the timed decode steps. It returns tokens/s of both
-// and what the decode steps read.
+// once runs one repetition: the timed prefill and the timed decode steps,
+// each on a fresh sequence that first holds the depth (untimed). As in
+// llama-bench, pp and tg are separate tests at the same depth. It returns
+// tokens/s of both and what the decode steps read.
 func (r *runner) once(ctx context.Context) (pp, tg float64, read backend.Stats, err error) {
 	o := r.o
-	cache, err := r.m.NewCache(o.Depth + o.PromptTokens + o.GenTokens)
-	if err != nil {
-		return 0, 0, read, err
-	}
-	defer cache.Free()
-	segs := []backend.Segment{{Cache: cache}}
+	segs := []backend.Segment{{}}
 	last := []int{0}
 	step := func(start, n int) error {
 		if err := ctx.Err(); err != nil {
@@ -360,32 +356,32 @@ func (r *runner) once(ctx context.Context) (pp, tg float64, read backend.Stats, 
 		b := model.Batch{Tokens: r.tokens[start : start+n], Segments: segs, LogitRows: last}
 		return r.m.Forward(r.st, b, r.logits, nil)
 	}
-	for pos := 0; pos < o.Depth; pos += r.st.Rows {
-		if err := step(pos, min(r.st.Rows, o.Depth-pos)); err != nil {
-			return 0, 0, read, err
+	// sequence starts a sequence of the depth plus room for n tokens.
+	sequence := func(n int) (backend.KVCache, error) {
+		cache, err := r.m.NewCache(o.Depth + n)
+		if err != nil {
+			return nil, err
 		}
+		segs[0].Cache = cache
+		for pos := 0; pos < o.Depth; pos += r.st.Rows {
+			if err := step(pos, min(r.st.Rows, o.Depth-pos)); err != nil {
+				cache.Free()
+				return nil, err
+			}
+		}
+		return cache, nil
 	}
 	if o.PromptTokens > 0 {
-		if err := r.setProfile(r.profile); err != nil {
-			return 0, 0, read, err
-		}
-		t0 := time.Now()
-		if err := step(o.Depth, o.PromptTokens); err != nil {
-			return 0, 0, read, err
-		}
-		pp = float64(o.PromptTokens) / time.Since(t0).Seconds()
-		if r.profile {
-			p, err := r.takeProfile()
-			if err != nil {
-				return 0, 0, read, err
-			}
-			r.profPP = addProfile(r.profPP, p)
-		}
-		if err := r.setProfile(false); err != nil {
+		if pp, err = r.prefill(sequence, step); err != nil {
 			return 0, 0, read, err
 		}
 	}
 	if o.GenTokens > 0 {
+		cache, err := sequence(o.GenTokens)
+		if err != nil {
+			return 0, 0, read, err
+		}
+		defer cache.Free()
 		if err := r.resetStats(); err != nil {
 			return 0, 0, read, err
 		}
@@ -393,7 +389,7 @@ func (r *runner) once(ctx context.Context) (pp, tg float64, read backend.Stats, 
 			return 0, 0, read, err
 		}
 		defer r.setProfile(false)
-		start := o.Depth + o.PromptTokens
+		start := o.Depth
 		// Every step reads its logits back, so the clock stops only after
 		// the device has finished the last one.
 		t0 := time.Now()
@@ -415,6 +411,32 @@ func (r *runner) once(ctx context.Context) (pp, tg float64, read backend.Stats, 
 		}
 	}
 	return pp, tg, read, nil
+}
+
+// prefill times one prompt of o.PromptTokens tokens on a fresh sequence.
+func (r *runner) prefill(sequence func(int) (backend.KVCache, error), step func(start, n int) error) (float64, error) {
+	o := r.o
+	cache, err := sequence(o.PromptTokens)
+	if err != nil {
+		return 0, err
+	}
+	defer cache.Free()
+	if err := r.setProfile(r.profile); err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	if err := step(o.Depth, o.PromptTokens); err != nil {
+		return 0, err
+	}
+	pp := float64(o.PromptTokens) / time.Since(t0).Seconds()
+	if r.profile {
+		p, err := r.takeProfile()
+		if err != nil {
+			return 0, err
+		}
+		r.profPP = addProfile(r.profPP, p)
+	}
+	return pp, r.setProfile(false)
 }
 
 // pseudoTokens is a fixed sequence of token ids below vocab (a 64-bit LCG).
