@@ -54,3 +54,26 @@ func TestDecodeReport(t *testing.T) {
 		t.Error("no prompt and no gen tokens accepted")
 	}
 }
+
+// TestDecodeDepth: as in llama-bench, tg is a test of its own at --depth,
+// so the prompt before it changes nothing in what a decode step reads
+// (the KV bytes grow with the depth alone).
+func TestDecodeDepth(t *testing.T) {
+	kv := func(prompt, depth int) float64 {
+		t.Helper()
+		r, err := Decode(context.Background(), "../testdata/shapes", DecodeOptions{
+			PromptTokens: prompt, GenTokens: 4, Repeats: 1, Depth: depth, Threads: 1, ISA: kernels.Detect(), MemBWBytes: 8 << 20,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.BytesBreakdown.KV
+	}
+	alone, afterPrompt, deeper := kv(0, 3), kv(9, 3), kv(0, 12)
+	if alone != afterPrompt {
+		t.Errorf("KV bytes per decoded token: %g after a 9-token prompt, %g without: tg depends on pp", afterPrompt, alone)
+	}
+	if deeper <= alone {
+		t.Errorf("KV bytes per decoded token: %g at depth 12, %g at depth 3", deeper, alone)
+	}
+}
