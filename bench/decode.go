@@ -167,6 +167,8 @@ type runner struct {
 	st      *model.State
 	logits  []float32
 	tokens  []int32
+	seq     []backend.Segment // the one sequence a step runs on
+	last    []int             // the logit row a step reads back
 	// profile turns the backend's op timing on for the timed prefill and
 	// decode steps; prof and profPP sum it over the repeats.
 	profile      bool
@@ -177,6 +179,7 @@ func newRunner(m *model.Model, o DecodeOptions, w *loader.Weights) *runner {
 	r := &runner{m: m, o: o, weights: w, tokens: pseudoTokens(o.Depth+max(o.PromptTokens, o.GenTokens), m.Config.VocabSize)}
 	r.st = m.NewState(max(o.PromptTokens, min(o.Depth, 512), 1))
 	r.logits = make([]float32, m.Config.VocabSize)
+	r.seq, r.last = make([]backend.Segment, 1), make([]int, 1)
 	return r
 }
 
@@ -344,79 +347,52 @@ func kernelBytes(b Bytes) map[string]float64 {
 // llama-bench, pp and tg are separate tests at the same depth. It returns
 // tokens/s of both and what the decode steps read.
 func (r *runner) once(ctx context.Context) (pp, tg float64, read backend.Stats, err error) {
-	o := r.o
-	segs := []backend.Segment{{}}
-	last := []int{0}
-	step := func(start, n int) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		segs[0].Pos, segs[0].Len = start, n
-		last[0] = n - 1
-		b := model.Batch{Tokens: r.tokens[start : start+n], Segments: segs, LogitRows: last}
-		return r.m.Forward(r.st, b, r.logits, nil)
-	}
-	// sequence starts a sequence of the depth plus room for n tokens.
-	sequence := func(n int) (backend.KVCache, error) {
-		cache, err := r.m.NewCache(o.Depth + n)
-		if err != nil {
-			return nil, err
-		}
-		segs[0].Cache = cache
-		for pos := 0; pos < o.Depth; pos += r.st.Rows {
-			if err := step(pos, min(r.st.Rows, o.Depth-pos)); err != nil {
-				cache.Free()
-				return nil, err
-			}
-		}
-		return cache, nil
-	}
-	if o.PromptTokens > 0 {
-		if pp, err = r.prefill(sequence, step); err != nil {
+	if r.o.PromptTokens > 0 {
+		if pp, err = r.prefill(ctx); err != nil {
 			return 0, 0, read, err
 		}
 	}
-	if o.GenTokens > 0 {
-		cache, err := sequence(o.GenTokens)
-		if err != nil {
+	if r.o.GenTokens > 0 {
+		if tg, read, err = r.decode(ctx); err != nil {
 			return 0, 0, read, err
-		}
-		defer cache.Free()
-		if err := r.resetStats(); err != nil {
-			return 0, 0, read, err
-		}
-		if err := r.setProfile(r.profile); err != nil {
-			return 0, 0, read, err
-		}
-		defer r.setProfile(false)
-		start := o.Depth
-		// Every step reads its logits back, so the clock stops only after
-		// the device has finished the last one.
-		t0 := time.Now()
-		for i := range o.GenTokens {
-			if err := step(start+i, 1); err != nil {
-				return 0, 0, read, err
-			}
-		}
-		tg = float64(o.GenTokens) / time.Since(t0).Seconds()
-		if read, err = r.stats(); err != nil {
-			return 0, 0, read, err
-		}
-		if r.profile {
-			p, err := r.takeProfile()
-			if err != nil {
-				return 0, 0, read, err
-			}
-			r.prof = addProfile(r.prof, p)
 		}
 	}
 	return pp, tg, read, nil
 }
 
-// prefill times one prompt of o.PromptTokens tokens on a fresh sequence.
-func (r *runner) prefill(sequence func(int) (backend.KVCache, error), step func(start, n int) error) (float64, error) {
+// step runs tokens [start, start+n) at those positions of the sequence.
+func (r *runner) step(ctx context.Context, start, n int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r.seq[0].Pos, r.seq[0].Len = start, n
+	r.last[0] = n - 1
+	b := model.Batch{Tokens: r.tokens[start : start+n], Segments: r.seq, LogitRows: r.last}
+	return r.m.Forward(r.st, b, r.logits, nil)
+}
+
+// sequence starts a sequence holding the depth, with room for n more
+// tokens. The caller frees it.
+func (r *runner) sequence(ctx context.Context, n int) (backend.KVCache, error) {
+	depth := r.o.Depth
+	cache, err := r.m.NewCache(depth + n)
+	if err != nil {
+		return nil, err
+	}
+	r.seq[0].Cache = cache
+	for pos := 0; pos < depth; pos += r.st.Rows {
+		if err := r.step(ctx, pos, min(r.st.Rows, depth-pos)); err != nil {
+			cache.Free()
+			return nil, err
+		}
+	}
+	return cache, nil
+}
+
+// prefill times one prompt of PromptTokens tokens.
+func (r *runner) prefill(ctx context.Context) (float64, error) {
 	o := r.o
-	cache, err := sequence(o.PromptTokens)
+	cache, err := r.sequence(ctx, o.PromptTokens)
 	if err != nil {
 		return 0, err
 	}
@@ -425,7 +401,7 @@ func (r *runner) prefill(sequence func(int) (backend.KVCache, error), step func(
 		return 0, err
 	}
 	t0 := time.Now()
-	if err := step(o.Depth, o.PromptTokens); err != nil {
+	if err := r.step(ctx, o.Depth, o.PromptTokens); err != nil {
 		return 0, err
 	}
 	pp := float64(o.PromptTokens) / time.Since(t0).Seconds()
@@ -437,6 +413,43 @@ func (r *runner) prefill(sequence func(int) (backend.KVCache, error), step func(
 		r.profPP = addProfile(r.profPP, p)
 	}
 	return pp, r.setProfile(false)
+}
+
+// decode times GenTokens decode steps and returns what they read.
+func (r *runner) decode(ctx context.Context) (tg float64, read backend.Stats, err error) {
+	o := r.o
+	cache, err := r.sequence(ctx, o.GenTokens)
+	if err != nil {
+		return 0, read, err
+	}
+	defer cache.Free()
+	if err := r.resetStats(); err != nil {
+		return 0, read, err
+	}
+	if err := r.setProfile(r.profile); err != nil {
+		return 0, read, err
+	}
+	defer r.setProfile(false)
+	// Every step reads its logits back, so the clock stops only after
+	// the device has finished the last one.
+	t0 := time.Now()
+	for i := range o.GenTokens {
+		if err := r.step(ctx, o.Depth+i, 1); err != nil {
+			return 0, read, err
+		}
+	}
+	tg = float64(o.GenTokens) / time.Since(t0).Seconds()
+	if read, err = r.stats(); err != nil {
+		return 0, read, err
+	}
+	if r.profile {
+		p, err := r.takeProfile()
+		if err != nil {
+			return 0, read, err
+		}
+		r.prof = addProfile(r.prof, p)
+	}
+	return tg, read, nil
 }
 
 // pseudoTokens is a fixed sequence of token ids below vocab (a 64-bit LCG).

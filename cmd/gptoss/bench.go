@@ -254,25 +254,26 @@ func benchGGUF(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
+	renamed := false
+	defer func() {
+		if !renamed {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
 	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		os.Remove(tmp)
 		return err
 	}
 	if err := bench.WriteGGUF(f, c); err != nil {
-		f.Close()
-		os.Remove(tmp)
 		return err
 	}
 	if err := f.Close(); err != nil {
-		os.Remove(tmp)
 		return err
 	}
-	if err := os.Rename(tmp, *out); err != nil {
-		os.Remove(tmp)
+	if err := os.Rename(f.Name(), *out); err != nil {
 		return err
 	}
+	renamed = true
 	st, err := os.Stat(*out)
 	if err != nil {
 		return err
