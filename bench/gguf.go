@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 
+	"github.com/gptoss/gptoss/kernels"
 	"github.com/gptoss/gptoss/loader"
 )
 
@@ -197,9 +198,11 @@ func ggufTensors(c *loader.Checkpoint) ([]ggufTensor, error) {
 			dims = []int{n / groups, groups}
 		}
 		out = append(out, ggufTensor{name, dims, ggmlF32, func(e *ggufEncoder) uint64 {
+			all := make([]float32, len(t.Data)/2)
+			kernels.DecodeBF16(all, t.Data)
 			b := make([]byte, 0, 4*n)
-			for i := first; i < len(t.Data)/2; i += step {
-				b = binary.LittleEndian.AppendUint32(b, uint32(binary.LittleEndian.Uint16(t.Data[2*i:]))<<16)
+			for i := first; i < len(all); i += step {
+				b = binary.LittleEndian.AppendUint32(b, math.Float32bits(all[i]))
 			}
 			e.bytes(b)
 			return uint64(len(b))

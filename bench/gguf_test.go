@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gptoss/gptoss/kernels"
 	"github.com/gptoss/gptoss/loader"
 	"github.com/gptoss/gptoss/mxfp4"
 )
@@ -134,9 +135,7 @@ func ggmlMXFP4Row(blocks []byte) []float32 {
 
 func bf16Floats(b []byte) []float32 {
 	out := make([]float32, len(b)/2)
-	for i := range out {
-		out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(b[2*i:])) << 16)
-	}
+	kernels.DecodeBF16(out, b)
 	return out
 }
 
