@@ -26,6 +26,22 @@ func WriteGGUF(w io.Writer, c *loader.Checkpoint) error {
 			return fmt.Errorf("bench: gguf: layer %d: sliding window pattern differs from llama.cpp's (even layers)", l)
 		}
 	}
+	// llama.cpp's gpt-oss reads neither of these from the file but fixes
+	// them at gpt-oss's values; a checkpoint with others would run as a
+	// different model there.
+	for _, p := range []struct {
+		name      string
+		have, fix float64
+	}{
+		{"rope_scaling.beta_fast", cfg.YarnBetaFast, 32},
+		{"rope_scaling.beta_slow", cfg.YarnBetaSlow, 1},
+		{"swiglu_limit", cfg.SwigluLimit, 7},
+		{"swiglu alpha", cfg.SwigluAlpha, 1.702},
+	} {
+		if p.have != p.fix {
+			return fmt.Errorf("bench: gguf: %s is %g; llama.cpp's gpt-oss fixes it at %g", p.name, p.have, p.fix)
+		}
+	}
 	tensors, err := ggufTensors(c)
 	if err != nil {
 		return err

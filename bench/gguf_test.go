@@ -295,6 +295,17 @@ func TestWriteGGUFErrors(t *testing.T) {
 			t.Errorf("writer failing after %d bytes: %v", n, err)
 		}
 	}
+	cfg := c.Config
+	c.Config.SwigluLimit = 6
+	if err := WriteGGUF(&bytes.Buffer{}, c); err == nil || !strings.Contains(err.Error(), "swiglu_limit") {
+		t.Errorf("a SwiGLU limit llama.cpp cannot express: %v", err)
+	}
+	c.Config = cfg
+	c.Config.YarnBetaFast = 16
+	if err := WriteGGUF(&bytes.Buffer{}, c); err == nil || !strings.Contains(err.Error(), "beta_fast") {
+		t.Errorf("a YaRN beta llama.cpp cannot express: %v", err)
+	}
+	c.Config = cfg
 	c.Config.Sliding = append([]bool(nil), c.Config.Sliding...)
 	c.Config.Sliding[0] = !c.Config.Sliding[0]
 	if err := WriteGGUF(&bytes.Buffer{}, c); err == nil || !strings.Contains(err.Error(), "sliding") {
