@@ -232,6 +232,9 @@ func benchGGUF(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench gguf", stderr)
 	var mf modelFlags
 	mf.register(fs)
+	if err := fs.MarkHidden("device"); err != nil { // it converts; nothing runs
+		return err
+	}
 	out := fs.String("out", "", "GGUF file to write (required)")
 	if err := fs.Parse(args); err != nil {
 		return err
