@@ -9,6 +9,7 @@ import (
 
 	"github.com/gptoss/gptoss/kernels"
 	"github.com/gptoss/gptoss/loader"
+	"github.com/gptoss/gptoss/mxfp4"
 )
 
 // WriteGGUF writes the checkpoint as a llama.cpp model file (GGUF v3,
@@ -131,7 +132,7 @@ const (
 	ggmlBF16  = 30
 	ggmlMXFP4 = 39
 
-	mxfp4BlockBytes = 17 // ggml's block_mxfp4: the E8M0 scale, then 16 bytes of codes
+	ggmlMXFP4Bytes = 1 + mxfp4.BlockBytes // ggml's block_mxfp4: the E8M0 scale, then the codes
 )
 
 type ggufKV struct {
@@ -187,7 +188,7 @@ func (t ggufTensor) size() uint64 {
 	case ggmlBF16:
 		return 2 * n
 	}
-	return n / 32 * mxfp4BlockBytes
+	return n / mxfp4.BlockSize * ggmlMXFP4Bytes
 }
 
 func ggufTensors(c *loader.Checkpoint) ([]ggufTensor, error) {
@@ -228,14 +229,14 @@ func ggufTensors(c *loader.Checkpoint) ([]ggufTensor, error) {
 	experts := func(name string, x loader.ExpertWeights, first, step int) {
 		s := x.Blocks.Shape // [E, R, G, 16]
 		ne, rows, groups := s[0], s[1], s[2]
-		out = append(out, ggufTensor{name, []int{32 * groups, rows / step, ne}, ggmlMXFP4, func(e *ggufEncoder) uint64 {
-			row := make([]byte, groups*mxfp4BlockBytes)
+		out = append(out, ggufTensor{name, []int{mxfp4.BlockSize * groups, rows / step, ne}, ggmlMXFP4, func(e *ggufEncoder) uint64 {
+			row := make([]byte, groups*ggmlMXFP4Bytes)
 			var n uint64
 			for ex := range ne {
 				for r := first; r < rows; r += step {
 					i := (ex*rows + r) * groups
 					for g := range groups {
-						repackMXFP4(row[g*mxfp4BlockBytes:(g+1)*mxfp4BlockBytes], x.Blocks.Data[16*(i+g):16*(i+g+1)], x.Scales.Data[i+g])
+						repackMXFP4(row[g*ggmlMXFP4Bytes:(g+1)*ggmlMXFP4Bytes], x.Blocks.Data[mxfp4.BlockBytes*(i+g):mxfp4.BlockBytes*(i+g+1)], x.Scales.Data[i+g])
 					}
 					e.bytes(row)
 					n += uint64(len(row))
@@ -280,7 +281,8 @@ func ggufTensors(c *loader.Checkpoint) ([]ggufTensor, error) {
 func repackMXFP4(dst, codes []byte, scale byte) {
 	elem := func(k int) byte { return codes[k/2] >> (4 * (k & 1)) & 0x0F }
 	dst[0] = scale
-	for j := range 16 {
-		dst[1+j] = elem(j) | elem(j+16)<<4
+	const half = mxfp4.BlockSize / 2
+	for j := range half {
+		dst[1+j] = elem(j) | elem(j+half)<<4
 	}
 }
