@@ -96,14 +96,19 @@ void gptoss_matmul_bf16_avx2(float *dst, const float *x, long n, const uint16_t 
 
 // The MXFP4 kernels read x in chunk order (see SplitBlocks and the
 // AVX-512 file): a chunk's 64 code bytes are two 32-byte halves of 8
-// lanes, nibble k of each lane is a shift by 4k, its magnitude comes from
-// an 8-entry table and its sign (bit 3) is moved to bit 31. A chunk is
-// summed unscaled per lane over its 8 nibbles, then multiplied by the
-// lane's block scale into the accumulator, the same per (row, token) in
-// every tile shape.
+// lanes, and vector k of a half holds nibble k of each lane. A table
+// (vpshufb) maps each nibble to its doubled value 2·E2M1, an integer in
+// [-12, 12], and multiplies by 0 and 1 widen the bytes to 32 bits. On Zen 3
+// this streams ~1.5× faster than a vpermps lookup with a sign fix-up per 8
+// weights, which kept the two shuffle pipes busy. A chunk is summed
+// unscaled per lane over its 8 nibbles, in four partial sums (one FMA
+// chain each, as the chain's latency bounds a decode row), then multiplied
+// by half the lane's block scale into the accumulator, the same per
+// (row, token) in every tile shape.
 
-// mx_scale8 is the float32 scale of the lanes of half h of a chunk (blocks
-// 2h and 2h+1; 1.0 for missing blocks): e<<23, and 2^-127 for e = 0.
+// mx_scale8 is half the float32 scale of the lanes of half h of a chunk
+// (blocks 2h and 2h+1; 1.0 for missing blocks): e<<23, 2^-127 for e = 0,
+// times 0.5 (exact), since the weights are decoded doubled.
 AI __m256 mx_scale8(const uint8_t *s, int nb, int h, int fix) {
 	uint32_t v = 0x7F7F7F7Fu;
 	__builtin_memcpy(&v, s, nb == 4 ? 4 : nb);
@@ -114,77 +119,94 @@ AI __m256 mx_scale8(const uint8_t *s, int nb, int h, int fix) {
 	if (fix)
 		f = _mm256_blendv_ps(f, _mm256_castsi256_ps(_mm256_set1_epi32(1 << 22)),
 		                     _mm256_castsi256_ps(_mm256_cmpeq_epi32(e, _mm256_setzero_si256())));
-	return f;
+	return _mm256_mul_ps(f, _mm256_set1_ps(0.5f));
+}
+
+// mx_decode8 turns one half of a chunk (8 lanes of 4 code bytes) into its
+// 8 weight vectors, doubled: w[k] lane l is 2·E2M1 of nibble k of lane l.
+// A table maps the nibbles to bytes in place (byte q of lane l holds
+// nibbles 2q and 2q+1); multiplies by 1 and 0 then widen byte q of each
+// lane to 32 bits, sign included, on the multiply pipes rather than the
+// shuffle pipes.
+AI void mx_decode8(__m256i v, __m256 w[8]) {
+	const __m256i lut = _mm256_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12,
+	                                     0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+	const __m256i nib = _mm256_set1_epi8(0x0F);
+	const __m256i b0 = _mm256_set1_epi16(0x0001), b1 = _mm256_set1_epi16(0x0100); // bytes 2i, 2i+1
+	const __m256i h0 = _mm256_set1_epi32(0x00000001), h1 = _mm256_set1_epi32(0x00010000); // words 2j, 2j+1
+	__m256i lo = _mm256_shuffle_epi8(lut, _mm256_and_si256(v, nib));
+	__m256i hi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v, 4), nib));
+	__m256i l0 = _mm256_maddubs_epi16(b0, lo), l1 = _mm256_maddubs_epi16(b1, lo);
+	__m256i u0 = _mm256_maddubs_epi16(b0, hi), u1 = _mm256_maddubs_epi16(b1, hi);
+	w[0] = _mm256_cvtepi32_ps(_mm256_madd_epi16(l0, h0)); // byte 0: nibbles 0, 1
+	w[1] = _mm256_cvtepi32_ps(_mm256_madd_epi16(u0, h0));
+	w[2] = _mm256_cvtepi32_ps(_mm256_madd_epi16(l1, h0)); // byte 1
+	w[3] = _mm256_cvtepi32_ps(_mm256_madd_epi16(u1, h0));
+	w[4] = _mm256_cvtepi32_ps(_mm256_madd_epi16(l0, h1)); // byte 2
+	w[5] = _mm256_cvtepi32_ps(_mm256_madd_epi16(u0, h1));
+	w[6] = _mm256_cvtepi32_ps(_mm256_madd_epi16(l1, h1)); // byte 3
+	w[7] = _mm256_cvtepi32_ps(_mm256_madd_epi16(u1, h1));
 }
 
 // mx_chunk adds one chunk (nb blocks from block g) of an R×T tile to acc.
 AI void mx_chunk(int R, int T, __m256 acc[2][2][2], const float *xs, long cols, const uint8_t *blocks,
-                 const uint8_t *scales, long o, long t, long g, int nb, int fix, __m256 mag) {
+                 const uint8_t *scales, long o, long t, long g, int nb, int fix) {
 	long groups = cols / 32, L = 4 * nb;
 	int H = nb > 2 ? 2 : 1; // halves present
-	const __m256i signbit = _mm256_set1_epi32((int)0x80000000u);
-	__m256i v[2][2];
-	__m256 bs[2][2][2];
-	for (int r = 0; r < R; r++) {
-		const uint8_t *b = blocks + ((o + r) * groups + g) * 16;
-		if (nb == 4) {
-			v[r][0] = _mm256_loadu_si256((const __m256i *)b);
-			v[r][1] = _mm256_loadu_si256((const __m256i *)(b + 32));
-		} else {
-			uint8_t buf[64] = {0};
-			__builtin_memcpy(buf, b, 16 * nb);
-			v[r][0] = _mm256_loadu_si256((const __m256i *)buf);
-			v[r][1] = _mm256_loadu_si256((const __m256i *)(buf + 32));
-		}
-	}
+	for (int h = 0; h < H; h++) {
+		int lanes = L - 8 * h < 8 ? (int)(L - 8 * h) : 8;
+		__m256i xm = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+		for (int r = 0; r < R; r++) {
+			const uint8_t *b = blocks + ((o + r) * groups + g) * 16 + 32 * h;
+			if (h == 0) // the same chunk 8 rows on: ahead of the stream in decode
+				_mm_prefetch((const char *)(b + 8 * groups * 16), _MM_HINT_T0);
+			__m256i v;
+			if (nb == 4) {
+				v = _mm256_loadu_si256((const __m256i *)b);
+			} else {
+				uint8_t buf[32] = {0};
+				__builtin_memcpy(buf, b, 16 * nb - 32 * h < 32 ? 16 * nb - 32 * h : 32);
+				v = _mm256_loadu_si256((const __m256i *)buf);
+			}
+			__m256 w[8], bs[2][4];
+			mx_decode8(v, w);
+			// Four partial sums (nibbles k mod 4): four FMA chains per lane.
 #pragma GCC unroll 8
-	for (int k = 0; k < 8; k++) {
-		for (int h = 0; h < H; h++) {
-			int lanes = L - 8 * h < 8 ? (int)(L - 8 * h) : 8;
-			__m256i xm = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-			__m256 xk[2];
-			for (int c = 0; c < T; c++) {
-				const float *xp = xs + (t + c) * cols + g * 32 + k * L + 8 * h;
-				xk[c] = lanes == 8 ? _mm256_loadu_ps(xp) : _mm256_maskload_ps(xp, xm);
-			}
-			for (int r = 0; r < R; r++) {
-				__m256i c4 = k ? _mm256_srli_epi32(v[r][h], 4 * k) : v[r][h];
-				__m256i sg = _mm256_and_si256(_mm256_slli_epi32(v[r][h], 28 - 4 * k), signbit);
-				__m256 w = _mm256_xor_ps(_mm256_permutevar8x32_ps(mag, c4), _mm256_castsi256_ps(sg));
-				for (int c = 0; c < T; c++)
-					bs[r][c][h] = k ? _mm256_fmadd_ps(w, xk[c], bs[r][c][h]) : _mm256_mul_ps(w, xk[c]);
-			}
+			for (int k = 0; k < 8; k++)
+				for (int c = 0; c < T; c++) {
+					const float *xp = xs + (t + c) * cols + g * 32 + k * L + 8 * h;
+					__m256 xk = lanes == 8 ? _mm256_loadu_ps(xp) : _mm256_maskload_ps(xp, xm);
+					bs[c][k & 3] = k > 3 ? _mm256_fmadd_ps(w[k], xk, bs[c][k & 3]) : _mm256_mul_ps(w[k], xk);
+				}
+			__m256 sv = mx_scale8(scales + (o + r) * groups + g, nb, h, fix);
+			for (int c = 0; c < T; c++)
+				acc[r][c][h] = _mm256_fmadd_ps(_mm256_add_ps(_mm256_add_ps(bs[c][0], bs[c][2]), _mm256_add_ps(bs[c][1], bs[c][3])), sv, acc[r][c][h]);
 		}
 	}
-	for (int r = 0; r < R; r++)
-		for (int h = 0; h < H; h++) {
-			__m256 sv = mx_scale8(scales + (o + r) * groups + g, nb, h, fix);
-			for (int c = 0; c < T; c++) acc[r][c][h] = _mm256_fmadd_ps(bs[r][c][h], sv, acc[r][c][h]);
-		}
 }
 
 AI void mx_chunks(int R, int T, __m256 acc[2][2][2], const float *xs, long cols, const uint8_t *blocks,
-                  const uint8_t *scales, long o, long t, int fix, __m256 mag) {
+                  const uint8_t *scales, long o, long t, int fix) {
 	long groups = cols / 32, g = 0;
-	for (; g + 4 <= groups; g += 4) mx_chunk(R, T, acc, xs, cols, blocks, scales, o, t, g, 4, fix, mag);
+	for (; g + 4 <= groups; g += 4) mx_chunk(R, T, acc, xs, cols, blocks, scales, o, t, g, 4, fix);
 	switch (groups - g) {
-	case 3: mx_chunk(R, T, acc, xs, cols, blocks, scales, o, t, g, 3, fix, mag); break;
-	case 2: mx_chunk(R, T, acc, xs, cols, blocks, scales, o, t, g, 2, fix, mag); break;
-	case 1: mx_chunk(R, T, acc, xs, cols, blocks, scales, o, t, g, 1, fix, mag); break;
+	case 3: mx_chunk(R, T, acc, xs, cols, blocks, scales, o, t, g, 3, fix); break;
+	case 2: mx_chunk(R, T, acc, xs, cols, blocks, scales, o, t, g, 2, fix); break;
+	case 1: mx_chunk(R, T, acc, xs, cols, blocks, scales, o, t, g, 1, fix); break;
 	}
 }
 
 // mx_tile: an R×T tile (R, T ≤ 2) of an MXFP4 product.
 AI void mx_tile(int R, int T, float *dst, long ldd, const float *xs, long cols, const uint8_t *blocks,
-                const uint8_t *scales, const float *bias, long o, long t, __m256 mag) {
+                const uint8_t *scales, const float *bias, long o, long t) {
 	long groups = cols / 32;
 	__m256 acc[2][2][2];
 	for (int r = 0; r < R; r++)
 		for (int c = 0; c < T; c++) acc[r][c][0] = acc[r][c][1] = _mm256_setzero_ps();
 	if (__builtin_memchr(scales + o * groups, 0, R * groups))
-		mx_chunks(R, T, acc, xs, cols, blocks, scales, o, t, 1, mag);
+		mx_chunks(R, T, acc, xs, cols, blocks, scales, o, t, 1);
 	else
-		mx_chunks(R, T, acc, xs, cols, blocks, scales, o, t, 0, mag);
+		mx_chunks(R, T, acc, xs, cols, blocks, scales, o, t, 0);
 	for (int r = 0; r < R; r++) {
 		float b = bias ? bias[o + r] : 0.0f;
 		for (int c = 0; c < T; c++) dst[(t + c) * ldd + o + r] = hsum8(_mm256_add_ps(acc[r][c][0], acc[r][c][1])) + b;
@@ -195,8 +217,8 @@ AI void mx_tile(int R, int T, float *dst, long ldd, const float *xs, long cols, 
 	static __attribute__((noinline)) void mx_tile_##R##_##T(float *dst, long ldd, const float *xs,  \
 	                                                        long cols, const uint8_t *blocks,       \
 	                                                        const uint8_t *scales, const float *bias, \
-	                                                        long o, long t, __m256 mag) {           \
-		mx_tile(R, T, dst, ldd, xs, cols, blocks, scales, bias, o, t, mag);                     \
+	                                                        long o, long t) {                       \
+		mx_tile(R, T, dst, ldd, xs, cols, blocks, scales, bias, o, t);                          \
 	}
 MX_TILE_FN(2, 1)
 MX_TILE_FN(1, 2)
@@ -205,12 +227,11 @@ MX_TILE_FN(1, 1)
 void gptoss_matmul_mxfp4_avx2(float *dst, const float *xs, long n, const uint8_t *blocks,
                               const uint8_t *scales, long rows, long cols, const float *bias, long lo,
                               long hi, const float *lutp, const float *scaletab) {
-	(void)scaletab;
-	__m256 mag = _mm256_loadu_ps(lutp); // entries 0-7 are the magnitudes
+	(void)lutp, (void)scaletab;
 	if (n == 1) {
 		long o = lo;
-		for (; o + 2 <= hi; o += 2) mx_tile_2_1(dst, rows, xs, cols, blocks, scales, bias, o, 0, mag);
-		for (; o < hi; o++) mx_tile_1_1(dst, rows, xs, cols, blocks, scales, bias, o, 0, mag);
+		for (; o + 2 <= hi; o += 2) mx_tile_2_1(dst, rows, xs, cols, blocks, scales, bias, o, 0);
+		for (; o < hi; o++) mx_tile_1_1(dst, rows, xs, cols, blocks, scales, bias, o, 0);
 		return;
 	}
 	// Chunks of 32 weight rows stay in L1/L2 while the token pairs pass.
@@ -218,8 +239,8 @@ void gptoss_matmul_mxfp4_avx2(float *dst, const float *xs, long n, const uint8_t
 		long c1 = c0 + 32 < hi ? c0 + 32 : hi;
 		for (long o = c0; o < c1; o++) {
 			long t = 0;
-			for (; t + 2 <= n; t += 2) mx_tile_1_2(dst, rows, xs, cols, blocks, scales, bias, o, t, mag);
-			if (t < n) mx_tile_1_1(dst, rows, xs, cols, blocks, scales, bias, o, t, mag);
+			for (; t + 2 <= n; t += 2) mx_tile_1_2(dst, rows, xs, cols, blocks, scales, bias, o, t);
+			if (t < n) mx_tile_1_1(dst, rows, xs, cols, blocks, scales, bias, o, t);
 		}
 	}
 }
