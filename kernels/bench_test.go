@@ -82,12 +82,10 @@ func BenchmarkMatMulMXFP4(b *testing.B) {
 	}
 }
 
-// BenchmarkMatMulMXFP4Q8: the int8-activation product (AVX-512 VNNI),
-// single thread, in the float product's GFLOP/s (2·rows·cols per token).
+// BenchmarkMatMulMXFP4Q8: the int8-activation product (each level's
+// kernel: AVX-512 VNNI, AVX2), single thread, in the float product's
+// GFLOP/s (2·rows·cols per token).
 func BenchmarkMatMulMXFP4Q8(b *testing.B) {
-	if !HasVNNI() {
-		b.Skip("no AVX-512 VNNI and VBMI")
-	}
 	const rows, cols = 5760, 2880
 	r := rand.New(rand.NewPCG(2, 4))
 	blocks := randomBytes(r, rows*cols/2, 0, 255)
@@ -99,12 +97,14 @@ func BenchmarkMatMulMXFP4Q8(b *testing.B) {
 		for t := range n {
 			QuantizeQ8(xq[t*qb:(t+1)*qb], x[t*cols:(t+1)*cols], cols)
 		}
-		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-			for b.Loop() {
-				AVX512.MatMulMXFP4Q8(dst, xq, n, blocks, scales, rows, cols, nil, 0, rows)
-			}
-			b.ReportMetric(float64(2*n*rows*cols)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
+		for _, isa := range Supported()[1:] {
+			b.Run(fmt.Sprintf("%v/n=%d", isa, n), func(b *testing.B) {
+				for b.Loop() {
+					isa.MatMulMXFP4Q8(dst, xq, n, blocks, scales, rows, cols, nil, 0, rows)
+				}
+				b.ReportMetric(float64(2*n*rows*cols)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
 }
 
@@ -140,13 +140,13 @@ func BenchmarkMatVecMXFP4InCache(b *testing.B) {
 			}
 		})
 	}
-	if HasVNNI() { // the int8-activation kernel (--int8-experts)
-		xq := make([]byte, Q8Bytes(cols))
-		QuantizeQ8(xq, x, cols)
-		b.Run("avx512-int8", func(b *testing.B) {
+	xq := make([]byte, Q8Bytes(cols))
+	QuantizeQ8(xq, x, cols)
+	for _, isa := range Supported()[1:] { // the int8-activation kernels (--int8-experts)
+		b.Run(isa.String()+"-int8", func(b *testing.B) {
 			b.SetBytes(int64(len(blocks) + len(scales)))
 			for b.Loop() {
-				AVX512.MatMulMXFP4Q8(dst, xq, 1, blocks, scales, rows, cols, nil, 0, rows)
+				isa.MatMulMXFP4Q8(dst, xq, 1, blocks, scales, rows, cols, nil, 0, rows)
 			}
 		})
 	}

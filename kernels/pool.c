@@ -60,6 +60,9 @@ static void run_rows(const gptoss_job *j, const gptoss_item *it, long lo, long h
 		else
 			gptoss_matmul_bf16_avx2((float *)it->dst, (const float *)it->x, it->n, (const uint16_t *)it->w,
 			                        it->rows, it->cols, (const float *)it->bias, lo, hi);
+	} else if (it->kind == GPTOSS_MXFP4_Q8_AVX2) {
+		gptoss_matmul_mxfp4_q8_avx2((float *)it->dst, (const uint8_t *)it->x, it->n, (const uint8_t *)it->w,
+		                            (const uint8_t *)it->scales, it->rows, it->cols, (const float *)it->bias, lo, hi);
 	} else if (it->kind == GPTOSS_MXFP4_Q8) {
 		gptoss_matmul_mxfp4_q8_vnni((float *)it->dst, (const uint8_t *)it->x, it->n, (const uint8_t *)it->w,
 		                            (const uint8_t *)it->scales, it->rows, it->cols, (const float *)it->bias, lo, hi);

@@ -65,9 +65,10 @@ type poolJob struct {
 }
 
 const (
-	itemBF16  = 1
-	itemMXFP4 = 2
-	itemQ8    = 3
+	itemBF16   = 1
+	itemMXFP4  = 2
+	itemQ8     = 3 // the AVX-512 VNNI int8 kernel
+	itemQ8AVX2 = 4 // the AVX2 int8 kernel
 )
 
 // NewPool returns a pool of `threads` parts (threads-1 new threads) for a
@@ -136,14 +137,18 @@ func (p *Pool) MatMulMXFP4(dst, xs []float32, n int, blocks, scales []byte, rows
 }
 
 // MatMulMXFP4Q8 adds the product ISA.MatMulMXFP4Q8(dst, xq, n, blocks,
-// scales, rows, cols, bias, 0, rows) to the job. It needs HasVNNI and an
-// AVX-512 pool.
+// scales, rows, cols, bias, 0, rows) to the job, with the pool level's
+// int8 kernel (ISA.Int8Kernel).
 func (p *Pool) MatMulMXFP4Q8(dst []float32, xq []byte, n int, blocks, scales []byte, rows, cols int, bias []float32) {
 	checkRange("Pool.MatMulMXFP4Q8", q8OK(dst, xq, n, blocks, scales, rows, cols, bias), 0, rows, rows)
 	if !p.isa.Int8Kernel() {
-		panic("kernels: Pool.MatMulMXFP4Q8 needs AVX-512 VNNI")
+		panic("kernels: Pool.MatMulMXFP4Q8 without an int8 kernel")
 	}
-	p.items = append(p.items, poolItem{kind: itemQ8, n: n, rows: rows, cols: cols, align: 16,
+	kind := itemQ8AVX2
+	if p.isa.q8VNNI() {
+		kind = itemQ8
+	}
+	p.items = append(p.items, poolItem{kind: kind, n: n, rows: rows, cols: cols, align: 16,
 		dst: addr(dst), x: addr(xq), w: addr(blocks), scales: addr(scales), bias: addr(bias)})
 	p.hold(ptr(dst), ptr(xq), ptr(blocks), ptr(scales), ptr(bias))
 }

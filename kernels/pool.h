@@ -5,7 +5,8 @@
 // a few milliseconds without work.
 #include <stdint.h>
 
-enum { GPTOSS_BF16 = 1, GPTOSS_MXFP4 = 2, GPTOSS_MXFP4_Q8 = 3 }; // Q8: x is n quantised rows
+// Q8: x is n quantised rows, for the AVX-512 VNNI or the AVX2 int8 kernel.
+enum { GPTOSS_BF16 = 1, GPTOSS_MXFP4 = 2, GPTOSS_MXFP4_Q8 = 3, GPTOSS_MXFP4_Q8_AVX2 = 4 };
 
 // One matrix product, cut into chunks of whole rows (multiples of align).
 // Pointers are addresses (uintptr_t) so that Go can hand over a Go array

@@ -102,14 +102,19 @@ func q8(v float32) byte {
 }
 
 // HasVNNI reports whether the AVX-512 int8 kernel can run here (AVX-512
-// VNNI and VBMI in a cgo build); otherwise MatMulMXFP4Q8 uses the Go code.
+// VNNI and VBMI in a cgo build); the AVX512 level uses it then, and the
+// AVX2 int8 kernel otherwise.
 func HasVNNI() bool {
 	return simdBuilt && cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VBMI
 }
 
-// Int8Kernel reports whether MatMulMXFP4Q8 runs its SIMD kernel at this
-// level (AVX-512 with VNNI and VBMI) rather than the portable Go twin.
-func (isa ISA) Int8Kernel() bool { return isa == AVX512 && HasVNNI() }
+// Int8Kernel reports whether MatMulMXFP4Q8 runs a SIMD kernel at this
+// level (AVX-512 VNNI, or AVX2) rather than the portable Go twin.
+// (The AVX512 level's C code assumes AVX2 too.)
+func (isa ISA) Int8Kernel() bool { return isa != Generic && simdBuilt }
+
+// q8VNNI reports whether the level's int8 kernel is the AVX-512 VNNI one.
+func (isa ISA) q8VNNI() bool { return isa == AVX512 && HasVNNI() }
 
 // MatMulMXFP4Q8 sets dst[t·rows+o] = Σ_c W[o][c]·x[t][c] + bias[o] for
 // outputs o in [lo, hi) and the n rows of x, given quantised (QuantizeQ8,
@@ -122,7 +127,7 @@ func (isa ISA) MatMulMXFP4Q8(dst []float32, xq []byte, n int, blocks, scales []b
 		return
 	}
 	if isa.Int8Kernel() {
-		simdMatMulMXFP4Q8(dst, xq, n, blocks, scales, rows, cols, bias, lo, hi)
+		simdMatMulMXFP4Q8(isa.q8VNNI(), dst, xq, n, blocks, scales, rows, cols, bias, lo, hi)
 		return
 	}
 	matMulMXFP4Q8Rows(dst, xq, n, blocks, scales, rows, cols, bias, lo, hi)

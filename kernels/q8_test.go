@@ -6,21 +6,29 @@ import (
 	"testing"
 )
 
-// The VNNI kernel (and the C pool's int8 items) against the Go twin on odd
-// sizes, partial groups of 16 blocks, batches and split row ranges:
-// bit-exact, since the block sums are exact integers and the float
-// epilogue runs in the same order. The twin against the float32 product,
-// within the error of the int8 activations, and against itself one row
-// at a time.
+// Each level's int8 kernel (AVX-512 VNNI, AVX2) and the C pool's int8
+// items against the Go twin on odd sizes, partial groups of 16 blocks,
+// batches and split row ranges: bit-exact, since the block sums are exact
+// integers and the float epilogue runs in the same order. The twin against
+// the float32 product, within the error of the int8 activations, and
+// against itself one row at a time.
 func TestMatMulMXFP4Q8(t *testing.T) {
-	if !HasVNNI() {
-		t.Log("no AVX-512 VNNI and VBMI here: only the Go twin is checked")
-	}
 	r := rand.New(rand.NewPCG(5, 2))
-	var pool *Pool
-	if HasVNNI() {
-		pool = NewPool(AVX512, 2)
-		defer pool.Close()
+	var levels []ISA
+	var pools []*Pool
+	for _, isa := range Supported() {
+		if isa.Int8Kernel() {
+			levels = append(levels, isa)
+			pools = append(pools, NewPool(isa, 2))
+		}
+	}
+	defer func() {
+		for _, p := range pools {
+			p.Close()
+		}
+	}()
+	if len(levels) == 0 {
+		t.Log("no SIMD int8 kernel here: only the Go twin is checked")
 	}
 	for _, rows := range []int{1, 7, 8, 9, 17, 40} {
 		// cols: one block, partial groups of 16 blocks, whole groups,
@@ -70,25 +78,24 @@ func TestMatMulMXFP4Q8(t *testing.T) {
 						}
 					}
 				}
-				if !HasVNNI() {
-					continue
-				}
-				got := make([]float32, n*rows)
-				for _, split := range []int{0, rows / 3, rows} {
-					AVX512.MatMulMXFP4Q8(got, xq, n, blocks, scales, rows, cols, bias, 0, split)
-					AVX512.MatMulMXFP4Q8(got, xq, n, blocks, scales, rows, cols, bias, split, rows)
-					for i := range want {
-						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-							t.Fatalf("%d×%d n=%d split %d out %d: vnni %g, twin %g", rows, cols, n, split, i, got[i], want[i])
+				for li, isa := range levels {
+					got := make([]float32, n*rows)
+					for _, split := range []int{0, rows / 3, rows} {
+						isa.MatMulMXFP4Q8(got, xq, n, blocks, scales, rows, cols, bias, 0, split)
+						isa.MatMulMXFP4Q8(got, xq, n, blocks, scales, rows, cols, bias, split, rows)
+						for i := range want {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%v %d×%d n=%d split %d out %d: %g, twin %g", isa, rows, cols, n, split, i, got[i], want[i])
+							}
 						}
 					}
-				}
-				clear(got)
-				pool.MatMulMXFP4Q8(got, xq, n, blocks, scales, rows, cols, bias)
-				pool.Run(false)
-				for i := range want {
-					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("%d×%d n=%d out %d: pool %g, twin %g", rows, cols, n, i, got[i], want[i])
+					clear(got)
+					pools[li].MatMulMXFP4Q8(got, xq, n, blocks, scales, rows, cols, bias)
+					pools[li].Run(false)
+					for i := range want {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("%v %d×%d n=%d out %d: pool %g, twin %g", isa, rows, cols, n, i, got[i], want[i])
+						}
 					}
 				}
 			}

@@ -19,7 +19,9 @@
 GPTOSS_KERNELS(avx512)
 GPTOSS_KERNELS(avx2)
 
-// The int8-activation MXFP4 product (AVX-512 VNNI and VBMI; q8.go).
+// The int8-activation MXFP4 product (q8.go): AVX-512 VNNI and VBMI, and AVX2.
 void gptoss_matmul_mxfp4_q8_vnni(float *dst, const uint8_t *xq, long n, const uint8_t *blocks, const uint8_t *scales,
+                                 long rows, long cols, const float *bias, long lo, long hi);
+void gptoss_matmul_mxfp4_q8_avx2(float *dst, const uint8_t *xq, long n, const uint8_t *blocks, const uint8_t *scales,
                                  long rows, long cols, const float *bias, long lo, long hi);
 void gptoss_quantize_q8_avx512(uint8_t *dst, const float *x, long cols);

@@ -260,3 +260,175 @@ uint64_t gptoss_read_stream_avx2(const uint8_t *p, long bytes) {
 	for (; i < bytes; i++) s ^= p[i];
 	return s;
 }
+
+// The int8-activation MXFP4 product (q8.go) with AVX2: the same exact
+// block sums and the same float epilogue as the Go twin and the AVX-512
+// VNNI kernel, so every level gives the same bits. A 16-block group of
+// the q8 layout is two halves of 8 lanes (one block per 32-bit lane);
+// vpmaddubsw multiplies the unsigned codes u = 2·E2M1 + 12 by the int8
+// activations, four of its int16 results add without overflow (a lane
+// of one is at most 2·24·127), and vpmaddwd by 1 widens them to int32.
+// Rows are decoded once per block of groups into an L1 panel in that
+// layout and reused by every token of the batch; decode (n = 1) takes the
+// same path, with a prefetch 8 rows ahead.
+#define Q8A_TB 32 // tokens per tile block
+#define Q8A_RB 2  // rows per panel
+#define Q8A_GB 4  // groups per panel
+#define Q8A_GROUP_BYTES (8 * 64 + 16 * 4 + 16 * 4)
+#define Q8A_PF_ROWS 8
+
+typedef struct {
+	__m256i u[8][2]; // vector v, half h: lane j = 4 unsigned codes of block 8h + j
+	__m256 s[2];     // half h, lane j: block 8h + j's scale / 2
+} q8a_panel;
+
+// q8a_mul multiplies without letting the compiler contract the product
+// into a following addition (the Go twin rounds each operation).
+AI __m256 q8a_mul(__m256 a, __m256 b) {
+	__m256 p = _mm256_mul_ps(a, b);
+	__asm__("" : "+x"(p));
+	return p;
+}
+
+// q8a_pack decodes group g (nb blocks) of row r into p: a 4×4 dword
+// transpose per pair of 128-bit lanes puts dword m of blocks 8h … 8h+7 in
+// one vector, whose low and high nibbles are vectors 2m and 2m+1.
+AI void q8a_pack(q8a_panel *p, const uint8_t *blocks, const uint8_t *scales, long nblocks, long r, long g, long nb) {
+	const uint8_t *b = blocks + (r * nblocks + 16 * g) * 16;
+	for (int i = 0; i < 4; i++) // the same group 8 rows on: decode reads each weight once
+		_mm_prefetch((const char *)(b + Q8A_PF_ROWS * nblocks * 16 + 64 * i), _MM_HINT_T0);
+	_mm_prefetch((const char *)(scales + (r + Q8A_PF_ROWS) * nblocks + 16 * g), _MM_HINT_T0);
+	const __m256i tab = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0,
+	                                     12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
+	const __m256i m4 = _mm256_set1_epi8(0x0F);
+	for (int h = 0; h < 2; h++) {
+		__m128i q[8];
+		for (int j = 0; j < 8; j++)
+			q[j] = 8 * h + j < nb ? _mm_loadu_si128((const __m128i *)(b + (8 * h + j) * 16)) : _mm_setzero_si128();
+		__m256i ya = _mm256_set_m128i(q[4], q[0]), yb = _mm256_set_m128i(q[5], q[1]);
+		__m256i yc = _mm256_set_m128i(q[6], q[2]), yd = _mm256_set_m128i(q[7], q[3]);
+		__m256i t0 = _mm256_unpacklo_epi32(ya, yb), t1 = _mm256_unpackhi_epi32(ya, yb);
+		__m256i t2 = _mm256_unpacklo_epi32(yc, yd), t3 = _mm256_unpackhi_epi32(yc, yd);
+		__m256i d[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2), _mm256_unpacklo_epi64(t1, t3),
+		                _mm256_unpackhi_epi64(t1, t3)};
+		for (int m = 0; m < 4; m++) {
+			p->u[2 * m][h] = _mm256_shuffle_epi8(tab, _mm256_and_si256(d[m], m4));
+			p->u[2 * m + 1][h] = _mm256_shuffle_epi8(tab, _mm256_and_si256(_mm256_srli_epi16(d[m], 4), m4));
+		}
+		// Missing blocks: e = 0, 2^-128 after halving. (A whole half is
+		// one 8-byte load: copying bytes into a buffer and loading it back
+		// stalled on store forwarding, most of the decode's time.)
+		const uint8_t *sp = scales + r * nblocks + 16 * g + 8 * h;
+		long have = nb - 8 * h;
+		__m128i e8;
+		if (have >= 8) {
+			e8 = _mm_loadl_epi64((const __m128i *)sp);
+		} else {
+			uint64_t v = 0;
+			for (long j = 0; j < have; j++) v |= (uint64_t)sp[j] << (8 * j);
+			e8 = _mm_cvtsi64_si128((long long)v);
+		}
+		__m256i e = _mm256_cvtepu8_epi32(e8);
+		__m256 f = _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+		f = _mm256_blendv_ps(f, _mm256_castsi256_ps(_mm256_set1_epi32(1 << 22)),
+		                     _mm256_castsi256_ps(_mm256_cmpeq_epi32(e, _mm256_setzero_si256())));
+		p->s[h] = _mm256_mul_ps(f, _mm256_set1_ps(0.5f));
+	}
+}
+
+// q8a_tile adds groups [g0, g1) of an R×T tile (R, T ≤ 2; panel rows at
+// p[r·Q8A_GB], tokens t…) to acc (row r, token c, half h at
+// acc[(r·Q8A_TB + c)·2 + h]).
+AI void q8a_tile(int R, int T, __m256 *acc, const q8a_panel *p, const uint8_t *xq, long qb, long t, long g0, long g1) {
+	const __m256i one = _mm256_set1_epi16(1);
+	for (long g = g0; g < g1; g++) {
+		const q8a_panel *pg = p + (g - g0);
+		for (int h = 0; h < 2; h++) {
+			__m256i is[2][2] = {{_mm256_setzero_si256(), _mm256_setzero_si256()}, {_mm256_setzero_si256(), _mm256_setzero_si256()}};
+			for (int half = 0; half < 2; half++) { // vectors 0-3, then 4-7: int16 sums stay exact
+				__m256i s16[2][2] = {{_mm256_setzero_si256(), _mm256_setzero_si256()}, {_mm256_setzero_si256(), _mm256_setzero_si256()}};
+#pragma GCC unroll 4
+				for (int v = 4 * half; v < 4 * half + 4; v++) {
+					__m256i w[2];
+					for (int r = 0; r < R; r++) w[r] = pg[r * Q8A_GB].u[v][h];
+					for (int c = 0; c < T; c++) {
+						__m256i x = _mm256_loadu_si256((const __m256i *)(xq + (t + c) * qb + g * Q8A_GROUP_BYTES + v * 64 + 32 * h));
+						for (int r = 0; r < R; r++) {
+							s16[r][c] = _mm256_add_epi16(s16[r][c], _mm256_maddubs_epi16(w[r], x));
+						}
+					}
+				}
+				for (int r = 0; r < R; r++)
+					for (int c = 0; c < T; c++) {
+						is[r][c] = _mm256_add_epi32(is[r][c], _mm256_madd_epi16(s16[r][c], one));
+					}
+			}
+			for (int c = 0; c < T; c++) {
+				const uint8_t *tail = xq + (t + c) * qb + g * Q8A_GROUP_BYTES + 512;
+				__m256 d = _mm256_loadu_ps((const float *)(tail + 32 * h));
+				__m256i corr = _mm256_loadu_si256((const __m256i *)(tail + 64 + 32 * h));
+				for (int r = 0; r < R; r++) {
+					__m256 f = _mm256_cvtepi32_ps(_mm256_sub_epi32(is[r][c], corr));
+					__m256 sc = q8a_mul(d, pg[r * Q8A_GB].s[h]);
+					__m256 *a = &acc[(r * Q8A_TB + c) * 2 + h];
+					*a = _mm256_add_ps(*a, q8a_mul(f, sc));
+				}
+			}
+		}
+	}
+}
+
+#define Q8A_TILE_FN(R, T)                                                                                      \
+	static __attribute__((noinline)) void q8a_tile_##R##_##T(__m256 *acc, const q8a_panel *p, const uint8_t *xq, \
+	                                                         long qb, long t, long g0, long g1) {             \
+		q8a_tile(R, T, acc, p, xq, qb, t, g0, g1);                                                       \
+	}
+Q8A_TILE_FN(2, 2)
+Q8A_TILE_FN(2, 1)
+Q8A_TILE_FN(1, 2)
+Q8A_TILE_FN(1, 1)
+
+// q8a_reduce sums the 16 lanes (two halves) in the Go twin's order:
+// halves, then quarters, then pairs.
+AI float q8a_reduce(__m256 a, __m256 b) {
+	__m256 a8 = _mm256_add_ps(a, b);
+	__m128 a4 = _mm_add_ps(_mm256_castps256_ps128(a8), _mm256_extractf128_ps(a8, 1));
+	__m128 a2 = _mm_add_ps(a4, _mm_movehl_ps(a4, a4));
+	return _mm_cvtss_f32(a2) + _mm_cvtss_f32(_mm_shuffle_ps(a2, a2, 1));
+}
+
+void gptoss_matmul_mxfp4_q8_avx2(float *dst, const uint8_t *xq, long n, const uint8_t *blocks, const uint8_t *scales,
+                                 long rows, long cols, const float *bias, long lo, long hi) {
+	typedef void (*tile_fn)(__m256 *, const q8a_panel *, const uint8_t *, long, long, long, long);
+	static const tile_fn tiles[2][2] = {{q8a_tile_1_1, q8a_tile_1_2}, {q8a_tile_2_1, q8a_tile_2_2}};
+	long nblocks = cols / 32, groups = (nblocks + 15) / 16, qb = groups * Q8A_GROUP_BYTES;
+	__m256 acc[Q8A_RB * Q8A_TB * 2];
+	q8a_panel panel[Q8A_RB * Q8A_GB];
+	for (long t0 = 0; t0 < n; t0 += Q8A_TB) {
+		long t1 = t0 + Q8A_TB < n ? t0 + Q8A_TB : n;
+		for (long r0 = lo; r0 < hi; r0 += Q8A_RB) {
+			long r1 = r0 + Q8A_RB < hi ? r0 + Q8A_RB : hi;
+			int R = (int)(r1 - r0);
+			for (int r = 0; r < R; r++)
+				for (long i = 0; i < 2 * (t1 - t0); i++) acc[r * Q8A_TB * 2 + i] = _mm256_setzero_ps();
+			for (long g0 = 0; g0 < groups; g0 += Q8A_GB) {
+				long g1 = g0 + Q8A_GB < groups ? g0 + Q8A_GB : groups;
+				for (long r = r0; r < r1; r++)
+					for (long g = g0; g < g1; g++) {
+						long nb = nblocks - 16 * g < 16 ? nblocks - 16 * g : 16;
+						q8a_pack(&panel[(r - r0) * Q8A_GB + (g - g0)], blocks, scales, nblocks, r, g, nb);
+					}
+				for (long t = t0; t < t1; t += 2) {
+					int T = t1 - t < 2 ? 1 : 2;
+					tiles[R - 1][T - 1](acc + (t - t0) * 2, panel, xq, qb, t, g0, g1);
+				}
+			}
+			for (long o = r0; o < r1; o++)
+				for (long t = t0; t < t1; t++) {
+					const __m256 *a = &acc[((o - r0) * Q8A_TB + (t - t0)) * 2];
+					float v = q8a_reduce(a[0], a[1]);
+					dst[t * rows + o] = bias ? v + bias[o] : v;
+				}
+		}
+	}
+}

@@ -92,7 +92,11 @@ var (
 	_ [unsafe.Sizeof(poolJob{}) - unsafe.Sizeof(C.gptoss_job{})]byte
 )
 
-func simdMatMulMXFP4Q8(dst []float32, xq []byte, n int, blocks, scales []byte, rows, cols int, bias []float32, lo, hi int) {
+func simdMatMulMXFP4Q8(vnni bool, dst []float32, xq []byte, n int, blocks, scales []byte, rows, cols int, bias []float32, lo, hi int) {
+	if !vnni {
+		C.gptoss_matmul_mxfp4_q8_avx2(f32p(dst), u8p(xq), C.long(n), u8p(blocks), u8p(scales), C.long(rows), C.long(cols), f32p(bias), C.long(lo), C.long(hi))
+		return
+	}
 	C.gptoss_matmul_mxfp4_q8_vnni(f32p(dst), u8p(xq), C.long(n), u8p(blocks), u8p(scales), C.long(rows), C.long(cols), f32p(bias), C.long(lo), C.long(hi))
 }
 

@@ -30,7 +30,7 @@ func poolNew(threads int) unsafe.Pointer         { return nil }
 func poolFree(p unsafe.Pointer)                  {}
 func poolRun(p unsafe.Pointer, j *poolJob) int64 { panic("kernels: no C pool in this build") }
 
-func simdMatMulMXFP4Q8(dst []float32, xq []byte, n int, blocks, scales []byte, rows, cols int, bias []float32, lo, hi int) {
+func simdMatMulMXFP4Q8(vnni bool, dst []float32, xq []byte, n int, blocks, scales []byte, rows, cols int, bias []float32, lo, hi int) {
 	matMulMXFP4Q8Rows(dst, xq, n, blocks, scales, rows, cols, bias, lo, hi)
 }
 

@@ -102,7 +102,7 @@ func (b *Backend) SetHugePages(on bool) {
 // (kernels.MatMulMXFP4Q8) for every batch, prefill and decode alike (so a
 // row's bits still do not depend on the batch): the expert inputs
 // quantised per 32-block to int8, integer block dot products (AVX-512
-// VNNI where the CPU has it, the Go twin otherwise). Off by default:
+// VNNI or AVX2, the Go twin at the Generic level). Off by default:
 // float32 everywhere.
 func (b *Backend) SetInt8Experts(on bool) { b.int8x = on }
 

@@ -251,8 +251,8 @@ func (t *moeTask) runC(b *Backend) {
 }
 
 // productC adds the product of every expert that has slots to the pool's
-// job: float32 (xs) or, with int8, the quantised slots (xq); on a CPU
-// without AVX-512 VNNI the int8 products run here with the Go twin.
+// job: float32 (xs) or, with int8, the quantised slots (xq). Every level
+// with a C pool has an int8 kernel (kernels.ISA.Int8Kernel).
 func (t *moeTask) productC(p *kernels.Pool, w *experts, dst, xs []float32, xq []byte, rows, cols int) {
 	groups := cols / mxfp4.BlockSize
 	blockBytes, scaleBytes := rows*groups*mxfp4.BlockBytes, rows*groups
@@ -264,12 +264,9 @@ func (t *moeTask) productC(p *kernels.Pool, w *experts, dst, xs []float32, xq []
 		}
 		bl, sc, bias := w.blocks[e*blockBytes:(e+1)*blockBytes], w.scales[e*scaleBytes:(e+1)*scaleBytes], w.bias[e*rows:(e+1)*rows]
 		d := dst[first*rows : (first+count)*rows]
-		switch {
-		case t.int8 && t.isa.Int8Kernel():
+		if t.int8 {
 			p.MatMulMXFP4Q8(d, xq[first*qb:(first+count)*qb], count, bl, sc, rows, cols, bias)
-		case t.int8:
-			t.isa.MatMulMXFP4Q8(d, xq[first*qb:(first+count)*qb], count, bl, sc, rows, cols, bias, 0, rows)
-		default:
+		} else {
 			p.MatMulMXFP4(d, xs[first*cols:(first+count)*cols], count, bl, sc, rows, cols, bias)
 		}
 	}

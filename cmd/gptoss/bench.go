@@ -120,7 +120,7 @@ func benchDecode(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	membw := fs.Int64("membw-mib", 512, "read-bandwidth buffer in MiB")
 	fs.BoolVar(&o.Profile, "profile", false, "time every op kind (CPU) or kernel (CUDA, launched one by one) of the prefill and the decode steps and print ms per token")
 	fs.BoolVar(&o.HugePages, "hugepages", false, "copy the weights into transparent huge pages at load (slower load, faster decode)")
-	fs.BoolVar(&o.Int8Experts, "int8-experts", false, "run the MoE experts with int8 activations, prefill and decode (AVX-512 VNNI; approximate, off: float32)")
+	fs.BoolVar(&o.Int8Experts, "int8-experts", false, "run the MoE experts with int8 activations, prefill and decode (AVX2 or AVX-512; approximate, off: float32)")
 	device := fs.String("device", "auto", deviceFlagHelp)
 	graphs := fs.Bool("cuda-graphs", true, "CUDA: replay decode steps as CUDA graphs (false: launch kernel by kernel)")
 	fs.BoolVar(&o.TensorCores, "tensor-cores", false, "CUDA: batch products (prefill, batched decode, MoE) on the tensor cores, BF16 weights × split-BF16 activations (approximate: 4× the default golden bound)")

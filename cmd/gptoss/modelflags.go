@@ -39,12 +39,12 @@ func (f *modelFlags) register(fs *pflag.FlagSet) {
 func (f *modelFlags) registerCPU(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.tensorCores, "tensor-cores", false, "CUDA: batch products (prefill, batched decode, MoE) on the tensor cores, BF16 weights × split-BF16 activations (approximate: 4× the default golden bound)")
 	fs.BoolVar(&f.hugePages, "hugepages", false, "CPU: copy the weights into transparent huge pages at load (slower load, a few % faster decode)")
-	fs.BoolVar(&f.int8Experts, "int8-experts", false, "CPU: MoE experts with int8 activations (approximate; faster prefill and decode with AVX-512 VNNI)")
+	fs.BoolVar(&f.int8Experts, "int8-experts", false, "CPU: MoE experts with int8 activations (approximate; faster prefill and decode, AVX2 or AVX-512)")
 }
 
 // errInt8Experts refuses --int8-experts where its kernel cannot run: the
 // portable twin would be many times slower than the float32 kernels.
-var errInt8Experts = errors.New("--int8-experts needs AVX-512 VNNI and VBMI, which this CPU (or --isa) does not offer")
+var errInt8Experts = errors.New("--int8-experts needs the AVX2 or AVX-512 kernels, which this CPU, build (CGO_ENABLED=0) or --isa does not offer")
 
 // cpuBackend is a CPU backend with the --hugepages and --int8-experts
 // options applied.
