@@ -290,6 +290,28 @@ AI __m256 q8a_mul(__m256 a, __m256 b) {
 	return p;
 }
 
+// q8a_scales8 returns the float32 scales 2^(e-127)/2 of the have (≤ 8 used)
+// blocks at s. A whole half is one 8-byte load: copying the bytes into a
+// buffer and loading it back stalled on store forwarding. Missing blocks
+// get e = 127 (their x scale d is 0, so the lane adds +0): e = 0 there
+// made a subnormal product in every row's last group, and Zen 3 takes a
+// slow assist for each.
+AI __m256 q8a_scales8(const uint8_t *s, long have) {
+	__m128i e8;
+	if (have >= 8) {
+		e8 = _mm_loadl_epi64((const __m128i *)s);
+	} else {
+		uint64_t v = 0x7F7F7F7F7F7F7F7Full;
+		for (long j = 0; j < have; j++) v = (v & ~(0xFFull << (8 * j))) | (uint64_t)s[j] << (8 * j);
+		e8 = _mm_cvtsi64_si128((long long)v);
+	}
+	__m256i e = _mm256_cvtepu8_epi32(e8);
+	__m256 f = _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+	f = _mm256_blendv_ps(f, _mm256_castsi256_ps(_mm256_set1_epi32(1 << 22)),
+	                     _mm256_castsi256_ps(_mm256_cmpeq_epi32(e, _mm256_setzero_si256())));
+	return _mm256_mul_ps(f, _mm256_set1_ps(0.5f));
+}
+
 // q8a_pack decodes group g (nb blocks) of row r into p: a 4×4 dword
 // transpose per pair of 128-bit lanes puts dword m of blocks 8h … 8h+7 in
 // one vector, whose low and high nibbles are vectors 2m and 2m+1.
@@ -315,24 +337,7 @@ AI void q8a_pack(q8a_panel *p, const uint8_t *blocks, const uint8_t *scales, lon
 			p->u[2 * m][h] = _mm256_shuffle_epi8(tab, _mm256_and_si256(d[m], m4));
 			p->u[2 * m + 1][h] = _mm256_shuffle_epi8(tab, _mm256_and_si256(_mm256_srli_epi16(d[m], 4), m4));
 		}
-		// Missing blocks: e = 0, 2^-128 after halving. (A whole half is
-		// one 8-byte load: copying bytes into a buffer and loading it back
-		// stalled on store forwarding, most of the decode's time.)
-		const uint8_t *sp = scales + r * nblocks + 16 * g + 8 * h;
-		long have = nb - 8 * h;
-		__m128i e8;
-		if (have >= 8) {
-			e8 = _mm_loadl_epi64((const __m128i *)sp);
-		} else {
-			uint64_t v = 0;
-			for (long j = 0; j < have; j++) v |= (uint64_t)sp[j] << (8 * j);
-			e8 = _mm_cvtsi64_si128((long long)v);
-		}
-		__m256i e = _mm256_cvtepu8_epi32(e8);
-		__m256 f = _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
-		f = _mm256_blendv_ps(f, _mm256_castsi256_ps(_mm256_set1_epi32(1 << 22)),
-		                     _mm256_castsi256_ps(_mm256_cmpeq_epi32(e, _mm256_setzero_si256())));
-		p->s[h] = _mm256_mul_ps(f, _mm256_set1_ps(0.5f));
+		p->s[h] = q8a_scales8(scales + r * nblocks + 16 * g + 8 * h, nb - 8 * h);
 	}
 }
 
@@ -341,14 +346,24 @@ AI void q8a_pack(q8a_panel *p, const uint8_t *blocks, const uint8_t *scales, lon
 // acc[(r·Q8A_TB + c)·2 + h]).
 AI void q8a_tile(int R, int T, __m256 *acc, const q8a_panel *p, const uint8_t *xq, long qb, long t, long g0, long g1) {
 	const __m256i one = _mm256_set1_epi16(1);
+	// The accumulators stay in registers across the groups: through
+	// memory (the byte loads may alias them) each group waited for the
+	// last one's store.
+	__m256 a[2][2][2];
+	for (int r = 0; r < R; r++)
+		for (int c = 0; c < T; c++)
+			for (int h = 0; h < 2; h++) a[r][c][h] = acc[(r * Q8A_TB + c) * 2 + h];
 	for (long g = g0; g < g1; g++) {
 		const q8a_panel *pg = p + (g - g0);
+#pragma GCC unroll 2
 		for (int h = 0; h < 2; h++) {
 			__m256i is[2][2] = {{_mm256_setzero_si256(), _mm256_setzero_si256()}, {_mm256_setzero_si256(), _mm256_setzero_si256()}};
+#pragma GCC unroll 2
 			for (int half = 0; half < 2; half++) { // vectors 0-3, then 4-7: int16 sums stay exact
 				__m256i s16[2][2] = {{_mm256_setzero_si256(), _mm256_setzero_si256()}, {_mm256_setzero_si256(), _mm256_setzero_si256()}};
 #pragma GCC unroll 4
-				for (int v = 4 * half; v < 4 * half + 4; v++) {
+				for (int vi = 0; vi < 4; vi++) {
+					int v = 4 * half + vi;
 					__m256i w[2];
 					for (int r = 0; r < R; r++) w[r] = pg[r * Q8A_GB].u[v][h];
 					for (int c = 0; c < T; c++) {
@@ -370,12 +385,14 @@ AI void q8a_tile(int R, int T, __m256 *acc, const q8a_panel *p, const uint8_t *x
 				for (int r = 0; r < R; r++) {
 					__m256 f = _mm256_cvtepi32_ps(_mm256_sub_epi32(is[r][c], corr));
 					__m256 sc = q8a_mul(d, pg[r * Q8A_GB].s[h]);
-					__m256 *a = &acc[(r * Q8A_TB + c) * 2 + h];
-					*a = _mm256_add_ps(*a, q8a_mul(f, sc));
+					a[r][c][h] = _mm256_add_ps(a[r][c][h], q8a_mul(f, sc));
 				}
 			}
 		}
 	}
+	for (int r = 0; r < R; r++)
+		for (int c = 0; c < T; c++)
+			for (int h = 0; h < 2; h++) acc[(r * Q8A_TB + c) * 2 + h] = a[r][c][h];
 }
 
 #define Q8A_TILE_FN(R, T)                                                                                      \
@@ -397,11 +414,115 @@ AI float q8a_reduce(__m256 a, __m256 b) {
 	return _mm_cvtss_f32(a2) + _mm_cvtss_f32(_mm_shuffle_ps(a2, a2, 1));
 }
 
+// Decode (n = 1) reads each weight once, so it decodes in registers and
+// leaves the codes in stored order: a 32-byte load is two whole blocks,
+// whose low and high nibbles multiply x copied once per call into the
+// same order (q8a_natural). That gives four partial sums per block; three
+// horizontal adds and a permute turn eight such vectors into one block per
+// lane, the same exact sums as the panels, and the epilogue is
+// q8a_tile's, so a row's bits do not depend on n. Against the panel path
+// (a transpose and stores per row and group), in a 20b decode step
+// (--profile, two alternated pairs): the experts 9.3-12.0 -> 13.6-18.5
+// GB/s, tg16 4.3-5.0 -> 5.2-5.9 tok/s.
+#define Q8A_NATURAL_BLOCKS 512 // x copied on the stack: 16 KiB, up to 16384 columns
+
+// q8a_natural copies xq's groups (q8.go layout) into stored order: block
+// b's low-nibble columns at nx[32b/2 …] as 16 bytes (code byte 4m+i:
+// vector 2m, lane b mod 16, byte i), then its high-nibble columns.
+static void q8a_natural(uint8_t *nlo, uint8_t *nhi, const uint8_t *xq, long nblocks) {
+	for (long b = 0; b < nblocks; b++) {
+		const uint8_t *grp = xq + (b / 16) * Q8A_GROUP_BYTES + 4 * (b % 16);
+		for (int m = 0; m < 4; m++) {
+			__builtin_memcpy(nlo + 16 * b + 4 * m, grp + 2 * m * 64, 4);
+			__builtin_memcpy(nhi + 16 * b + 4 * m, grp + (2 * m + 1) * 64, 4);
+		}
+	}
+	if (nblocks % 2) { // the odd last block's partner: zero x
+		__builtin_memset(nlo + 16 * nblocks, 0, 16);
+		__builtin_memset(nhi + 16 * nblocks, 0, 16);
+	}
+}
+
+// q8a_rows1 computes outputs o … o+R-1 of a matrix-vector product.
+AI void q8a_rows1(int R, float *dst, const uint8_t *nlo, const uint8_t *nhi, const uint8_t *xq, const uint8_t *blocks,
+                  const uint8_t *scales, long nblocks, const float *bias, long o) {
+	long groups = (nblocks + 15) / 16;
+	const __m256i tab = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0,
+	                                     12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
+	const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi16(1);
+	const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+	__m256 acc[2][2];
+	for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+	for (long g = 0; g < groups; g++) {
+		long nb = nblocks - 16 * g < 16 ? nblocks - 16 * g : 16;
+		const uint8_t *xg = xq + g * Q8A_GROUP_BYTES;
+#pragma GCC unroll 2
+		for (int h = 0; h < 2; h++) {
+			__m256i q[2][4];
+#pragma GCC unroll 4
+			for (int p = 0; p < 4; p++) {
+				long b0 = 16 * g + 8 * h + 2 * p; // the pair's first block
+				long have = nb - (8 * h + 2 * p);
+				if (have <= 0) {
+					for (int r = 0; r < R; r++) q[r][p] = _mm256_setzero_si256();
+					continue;
+				}
+				__m256i xl = _mm256_loadu_si256((const __m256i *)(nlo + 16 * b0));
+				__m256i xh = _mm256_loadu_si256((const __m256i *)(nhi + 16 * b0));
+				for (int r = 0; r < R; r++) {
+					const uint8_t *b = blocks + ((o + r) * nblocks + b0) * 16;
+					// The same pair 8 rows on: decode reads each weight once.
+					_mm_prefetch((const char *)(b + Q8A_PF_ROWS * nblocks * 16), _MM_HINT_T0);
+					__m256i w = have >= 2 ? _mm256_loadu_si256((const __m256i *)b)
+					                      : _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b));
+					__m256i lo = _mm256_shuffle_epi8(tab, _mm256_and_si256(w, m4));
+					__m256i hi = _mm256_shuffle_epi8(tab, _mm256_and_si256(_mm256_srli_epi16(w, 4), m4));
+					q[r][p] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo, xl), _mm256_maddubs_epi16(hi, xh)), one);
+				}
+			}
+			__m256 d = _mm256_loadu_ps((const float *)(xg + 512 + 32 * h));
+			__m256i corr = _mm256_loadu_si256((const __m256i *)(xg + 576 + 32 * h));
+			for (int r = 0; r < R; r++) {
+				// Lane pairs of each 128-bit half: blocks 0 2 4 6 | 1 3 5 7.
+				__m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(q[r][0], q[r][1]), _mm256_hadd_epi32(q[r][2], q[r][3]));
+				__m256i is = _mm256_permutevar8x32_epi32(s, order);
+				__m256 f = _mm256_cvtepi32_ps(_mm256_sub_epi32(is, corr));
+				__m256 sc = q8a_mul(d, q8a_scales8(scales + (o + r) * nblocks + 16 * g + 8 * h, nb - 8 * h));
+				acc[r][h] = _mm256_add_ps(acc[r][h], q8a_mul(f, sc));
+			}
+		}
+	}
+	for (int r = 0; r < R; r++) {
+		float v = q8a_reduce(acc[r][0], acc[r][1]);
+		dst[o + r] = bias ? v + bias[o + r] : v;
+	}
+}
+
+static __attribute__((noinline)) void q8a_rows1_2(float *dst, const uint8_t *nlo, const uint8_t *nhi, const uint8_t *xq,
+                                                  const uint8_t *blocks, const uint8_t *scales, long nblocks,
+                                                  const float *bias, long o) {
+	q8a_rows1(2, dst, nlo, nhi, xq, blocks, scales, nblocks, bias, o);
+}
+
+static __attribute__((noinline)) void q8a_rows1_1(float *dst, const uint8_t *nlo, const uint8_t *nhi, const uint8_t *xq,
+                                                  const uint8_t *blocks, const uint8_t *scales, long nblocks,
+                                                  const float *bias, long o) {
+	q8a_rows1(1, dst, nlo, nhi, xq, blocks, scales, nblocks, bias, o);
+}
+
 void gptoss_matmul_mxfp4_q8_avx2(float *dst, const uint8_t *xq, long n, const uint8_t *blocks, const uint8_t *scales,
                                  long rows, long cols, const float *bias, long lo, long hi) {
 	typedef void (*tile_fn)(__m256 *, const q8a_panel *, const uint8_t *, long, long, long, long);
 	static const tile_fn tiles[2][2] = {{q8a_tile_1_1, q8a_tile_1_2}, {q8a_tile_2_1, q8a_tile_2_2}};
 	long nblocks = cols / 32, groups = (nblocks + 15) / 16, qb = groups * Q8A_GROUP_BYTES;
+	if (n == 1 && nblocks <= Q8A_NATURAL_BLOCKS) { // wider rows take the batch path
+		uint8_t nlo[16 * (Q8A_NATURAL_BLOCKS + 1)], nhi[16 * (Q8A_NATURAL_BLOCKS + 1)];
+		q8a_natural(nlo, nhi, xq, nblocks);
+		long o = lo;
+		for (; o + 2 <= hi; o += 2) q8a_rows1_2(dst, nlo, nhi, xq, blocks, scales, nblocks, bias, o);
+		for (; o < hi; o++) q8a_rows1_1(dst, nlo, nhi, xq, blocks, scales, nblocks, bias, o);
+		return;
+	}
 	__m256 acc[Q8A_RB * Q8A_TB * 2];
 	q8a_panel panel[Q8A_RB * Q8A_GB];
 	for (long t0 = 0; t0 < n; t0 += Q8A_TB) {
