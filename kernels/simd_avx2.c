@@ -71,11 +71,93 @@ AI void bf16_tile(int R, int T, float *dst, long ldd, const float *x, long in, c
 	}
 }
 
-AI void bf16_rows(int R, float *dst, long ldd, const float *x, long in, const uint16_t *w,
-                  const float *bias, long o, long t0, long t1) {
-	long t = t0;
-	for (; t + 2 <= t1; t += 2) bf16_tile(R, 2, dst, ldd, x, in, w, bias, o, t);
-	if (t < t1) bf16_tile(R, 1, dst, ldd, x, in, w, bias, o, t);
+// Batches: blocks of BB_R rows × BB_T tokens × BB_K columns, so a 4-token
+// slice of x and the block's weights stay in L1 while the row tiles pass;
+// each (row, token) carries its accumulator between column blocks, so it
+// adds the same products in the same order as bf16_tile (a row's bits do
+// not depend on n).
+#define BB_R 12
+#define BB_T 32
+#define BB_K 512
+
+// bf16_block_tile adds columns [k0, k1) (whole 8-column steps) of an R×T
+// tile to acc (row r, token c at acc[r·BB_T + c]).
+AI void bf16_block_tile(int R, int T, __m256 *acc, const float *x, long in, const uint16_t *w, long o, long t, long k0,
+                        long k1) {
+	__m256 a[3][4];
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+		for (int c = 0; c < T; c++) a[r][c] = acc[r * BB_T + c];
+	for (long k = k0; k < k1; k += 8) {
+		__m256 wv[3];
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++) wv[r] = bf16_load8(w + (o + r) * in + k);
+#pragma GCC unroll 4
+		for (int c = 0; c < T; c++) {
+			__m256 xv = _mm256_loadu_ps(x + (t + c) * in + k);
+#pragma GCC unroll 4
+			for (int r = 0; r < R; r++) a[r][c] = _mm256_fmadd_ps(wv[r], xv, a[r][c]);
+		}
+	}
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+		for (int c = 0; c < T; c++) acc[r * BB_T + c] = a[r][c];
+}
+
+#define BF16_BT_FN(R, T)                                                                                  \
+	static __attribute__((noinline)) void bf16_bt_##R##_##T(__m256 *acc, const float *x, long in,           \
+	                                                        const uint16_t *w, long o, long t, long k0, long k1) { \
+		bf16_block_tile(R, T, acc, x, in, w, o, t, k0, k1);                                                \
+	}
+BF16_BT_FN(3, 4)
+BF16_BT_FN(3, 3)
+BF16_BT_FN(3, 2)
+BF16_BT_FN(3, 1)
+BF16_BT_FN(1, 4)
+BF16_BT_FN(1, 3)
+BF16_BT_FN(1, 2)
+BF16_BT_FN(1, 1)
+
+static void bf16_blocked(float *dst, const float *x, long n, const uint16_t *w, long out, long in, const float *bias,
+                         long lo, long hi) {
+	typedef void (*bt_fn)(__m256 *, const float *, long, const uint16_t *, long, long, long, long);
+	static const bt_fn tiles[2][4] = {{bf16_bt_1_1, bf16_bt_1_2, bf16_bt_1_3, bf16_bt_1_4},
+	                                  {bf16_bt_3_1, bf16_bt_3_2, bf16_bt_3_3, bf16_bt_3_4}};
+	__m256 acc[BB_R * BB_T];
+	long kmain = in / 8 * 8;
+	for (long t0 = 0; t0 < n; t0 += BB_T) {
+		long t1 = t0 + BB_T < n ? t0 + BB_T : n;
+		for (long r0 = lo; r0 < hi; r0 += BB_R) {
+			long r1 = r0 + BB_R < hi ? r0 + BB_R : hi;
+			for (long i = 0; i < BB_R * BB_T; i++) acc[i] = _mm256_setzero_ps();
+			for (long k0 = 0; k0 < kmain; k0 += BB_K) {
+				long k1 = k0 + BB_K < kmain ? k0 + BB_K : kmain;
+				for (long t = t0; t < t1; t += 4) {
+					int T = t1 - t < 4 ? (int)(t1 - t) : 4;
+					for (long o = r0; o < r1;) {
+						int R = r1 - o < 3 ? 1 : 3;
+						tiles[R == 3][T - 1](&acc[(o - r0) * BB_T + (t - t0)], x, in, w, o, t, k0, k1);
+						o += R;
+					}
+				}
+			}
+			for (long o = r0; o < r1; o++) {
+				float b = bias ? bias[o] : 0.0f;
+				for (long t = t0; t < t1; t++) {
+					float s = hsum8(acc[(o - r0) * BB_T + (t - t0)]);
+					for (long j = kmain; j < in; j++) {
+						uint32_t bits = (uint32_t)w[o * in + j] << 16;
+						float wf;
+						memcpy(&wf, &bits, 4);
+						s += wf * x[t * in + j];
+					}
+					dst[t * out + o] = s + b;
+				}
+			}
+		}
+	}
 }
 
 void gptoss_matmul_bf16_avx2(float *dst, const float *x, long n, const uint16_t *w, long out, long in,
@@ -86,12 +168,7 @@ void gptoss_matmul_bf16_avx2(float *dst, const float *x, long n, const uint16_t 
 		for (; o < hi; o++) bf16_tile(1, 1, dst, out, x, in, w, bias, o, 0);
 		return;
 	}
-	for (long t0 = 0; t0 < n; t0 += 64) {
-		long t1 = t0 + 64 < n ? t0 + 64 : n;
-		long o = lo;
-		for (; o + 4 <= hi; o += 4) bf16_rows(4, dst, out, x, in, w, bias, o, t0, t1);
-		for (; o < hi; o++) bf16_rows(1, dst, out, x, in, w, bias, o, t0, t1);
-	}
+	bf16_blocked(dst, x, n, w, out, in, bias, lo, hi);
 }
 
 // The MXFP4 kernels read x in chunk order (see SplitBlocks and the
