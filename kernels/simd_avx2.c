@@ -29,6 +29,18 @@ AI __m256 bf16_load8(const uint16_t *p) {
 	return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
+// bf16_tail adds a row's last columns [k, in) (fewer than 8) to s, in
+// order, in scalar code.
+AI float bf16_tail(float s, const uint16_t *wr, const float *xr, long k, long in) {
+	for (long j = k; j < in; j++) {
+		uint32_t bits = (uint32_t)wr[j] << 16;
+		float wf;
+		memcpy(&wf, &bits, 4);
+		s += wf * xr[j];
+	}
+	return s;
+}
+
 // bf16_tile: an R×T tile of W rows o… against x rows t…; the tail of a
 // row (in % 8) is done in scalar code.
 AI void bf16_tile(int R, int T, float *dst, long ldd, const float *x, long in, const uint16_t *w,
@@ -59,13 +71,7 @@ AI void bf16_tile(int R, int T, float *dst, long ldd, const float *x, long in, c
 	for (int r = 0; r < R; r++) {
 		float b = bias ? bias[o + r] : 0.0f;
 		for (int c = 0; c < T; c++) {
-			float s = hsum8(acc[r][c]);
-			for (long j = k; j < in; j++) {
-				uint32_t bits = (uint32_t)w[(o + r) * in + j] << 16;
-				float wf;
-				memcpy(&wf, &bits, 4);
-				s += wf * x[(t + c) * in + j];
-			}
+			float s = bf16_tail(hsum8(acc[r][c]), w + (o + r) * in, x + (t + c) * in, k, in);
 			dst[(t + c) * ldd + o + r] = s + b;
 		}
 	}
@@ -146,13 +152,7 @@ static void bf16_blocked(float *dst, const float *x, long n, const uint16_t *w, 
 			for (long o = r0; o < r1; o++) {
 				float b = bias ? bias[o] : 0.0f;
 				for (long t = t0; t < t1; t++) {
-					float s = hsum8(acc[(o - r0) * BB_T + (t - t0)]);
-					for (long j = kmain; j < in; j++) {
-						uint32_t bits = (uint32_t)w[o * in + j] << 16;
-						float wf;
-						memcpy(&wf, &bits, 4);
-						s += wf * x[t * in + j];
-					}
+					float s = bf16_tail(hsum8(acc[(o - r0) * BB_T + (t - t0)]), w + o * in, x + t * in, kmain, in);
 					dst[t * out + o] = s + b;
 				}
 			}
