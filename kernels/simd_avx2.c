@@ -95,6 +95,9 @@ AI void bf16_block_tile(int R, int T, __m256 *acc, const float *x, long in, cons
 	for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
 		for (int c = 0; c < T; c++) a[r][c] = acc[r * BB_T + c];
+	// The step is bf16_tile's, written out again: sharing it through a
+	// helper cost the decode tile half its in-cache speed
+	// (-bench MatVecBF16InCache/avx2: 12-23 -> 7-8 GB/s, three pairs).
 	for (long k = k0; k < k1; k += 8) {
 		__m256 wv[3];
 #pragma GCC unroll 4
