@@ -20,6 +20,8 @@ GPTOSS_KERNELS(avx512)
 GPTOSS_KERNELS(avx2)
 
 // The int8-activation MXFP4 product (q8.go): AVX-512 VNNI and VBMI, and AVX2.
+// A quantised row is groups of 16 blocks, each this long (q8GroupBytes).
+#define GPTOSS_Q8_GROUP_BYTES (8 * 64 + 16 * 4 + 16 * 4)
 void gptoss_matmul_mxfp4_q8_vnni(float *dst, const uint8_t *xq, long n, const uint8_t *blocks, const uint8_t *scales,
                                  long rows, long cols, const float *bias, long lo, long hi);
 void gptoss_matmul_mxfp4_q8_avx2(float *dst, const uint8_t *xq, long n, const uint8_t *blocks, const uint8_t *scales,

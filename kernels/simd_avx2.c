@@ -348,13 +348,12 @@ uint64_t gptoss_read_stream_avx2(const uint8_t *p, long bytes) {
 // vpmaddubsw multiplies the unsigned codes u = 2·E2M1 + 12 by the int8
 // activations, four of its int16 results add without overflow (a lane
 // of one is at most 2·24·127), and vpmaddwd by 1 widens them to int32.
-// Rows are decoded once per block of groups into an L1 panel in that
-// layout and reused by every token of the batch; decode (n = 1) takes the
-// same path, with a prefetch 8 rows ahead.
+// Batches decode rows once per block of groups into an L1 panel in that
+// layout, reused by every token of a 32-token block; decode (n = 1) reads
+// the codes in stored order instead (q8a_rows1, below).
 #define Q8A_TB 32 // tokens per tile block
 #define Q8A_RB 2  // rows per panel
 #define Q8A_GB 4  // groups per panel
-#define Q8A_GROUP_BYTES (8 * 64 + 16 * 4 + 16 * 4)
 #define Q8A_PF_ROWS 8
 
 typedef struct {
@@ -397,7 +396,7 @@ AI __m256 q8a_scales8(const uint8_t *s, long have) {
 // one vector, whose low and high nibbles are vectors 2m and 2m+1.
 AI void q8a_pack(q8a_panel *p, const uint8_t *blocks, const uint8_t *scales, long nblocks, long r, long g, long nb) {
 	const uint8_t *b = blocks + (r * nblocks + 16 * g) * 16;
-	for (int i = 0; i < 4; i++) // the same group 8 rows on: decode reads each weight once
+	for (int i = 0; i < 4; i++) // the same group 8 rows on, the rows' next in the stream
 		_mm_prefetch((const char *)(b + Q8A_PF_ROWS * nblocks * 16 + 64 * i), _MM_HINT_T0);
 	_mm_prefetch((const char *)(scales + (r + Q8A_PF_ROWS) * nblocks + 16 * g), _MM_HINT_T0);
 	const __m256i tab = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0,
@@ -447,7 +446,7 @@ AI void q8a_tile(int R, int T, __m256 *acc, const q8a_panel *p, const uint8_t *x
 					__m256i w[2];
 					for (int r = 0; r < R; r++) w[r] = pg[r * Q8A_GB].u[v][h];
 					for (int c = 0; c < T; c++) {
-						__m256i x = _mm256_loadu_si256((const __m256i *)(xq + (t + c) * qb + g * Q8A_GROUP_BYTES + v * 64 + 32 * h));
+						__m256i x = _mm256_loadu_si256((const __m256i *)(xq + (t + c) * qb + g * GPTOSS_Q8_GROUP_BYTES + v * 64 + 32 * h));
 						for (int r = 0; r < R; r++) {
 							s16[r][c] = _mm256_add_epi16(s16[r][c], _mm256_maddubs_epi16(w[r], x));
 						}
@@ -459,7 +458,7 @@ AI void q8a_tile(int R, int T, __m256 *acc, const q8a_panel *p, const uint8_t *x
 					}
 			}
 			for (int c = 0; c < T; c++) {
-				const uint8_t *tail = xq + (t + c) * qb + g * Q8A_GROUP_BYTES + 512;
+				const uint8_t *tail = xq + (t + c) * qb + g * GPTOSS_Q8_GROUP_BYTES + 512;
 				__m256 d = _mm256_loadu_ps((const float *)(tail + 32 * h));
 				__m256i corr = _mm256_loadu_si256((const __m256i *)(tail + 64 + 32 * h));
 				for (int r = 0; r < R; r++) {
@@ -506,12 +505,13 @@ AI float q8a_reduce(__m256 a, __m256 b) {
 // GB/s, tg16 4.3-5.0 -> 5.2-5.9 tok/s.
 #define Q8A_NATURAL_BLOCKS 512 // x copied on the stack: 16 KiB, up to 16384 columns
 
-// q8a_natural copies xq's groups (q8.go layout) into stored order: block
-// b's low-nibble columns at nx[32b/2 …] as 16 bytes (code byte 4m+i:
-// vector 2m, lane b mod 16, byte i), then its high-nibble columns.
+// q8a_natural copies xq's groups (q8.go layout) into stored order: the
+// int8 values for block b's low nibbles at nlo[16b …], for its high
+// nibbles at nhi[16b …]; byte 4m+i of each (the column of code byte 4m+i)
+// comes from vector 2m (nlo) or 2m+1 (nhi), lane b mod 16, byte i.
 static void q8a_natural(uint8_t *nlo, uint8_t *nhi, const uint8_t *xq, long nblocks) {
 	for (long b = 0; b < nblocks; b++) {
-		const uint8_t *grp = xq + (b / 16) * Q8A_GROUP_BYTES + 4 * (b % 16);
+		const uint8_t *grp = xq + (b / 16) * GPTOSS_Q8_GROUP_BYTES + 4 * (b % 16);
 		for (int m = 0; m < 4; m++) {
 			__builtin_memcpy(nlo + 16 * b + 4 * m, grp + 2 * m * 64, 4);
 			__builtin_memcpy(nhi + 16 * b + 4 * m, grp + (2 * m + 1) * 64, 4);
@@ -535,7 +535,7 @@ AI void q8a_rows1(int R, float *dst, const uint8_t *nlo, const uint8_t *nhi, con
 	for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
 	for (long g = 0; g < groups; g++) {
 		long nb = nblocks - 16 * g < 16 ? nblocks - 16 * g : 16;
-		const uint8_t *xg = xq + g * Q8A_GROUP_BYTES;
+		const uint8_t *xg = xq + g * GPTOSS_Q8_GROUP_BYTES;
 #pragma GCC unroll 2
 		for (int h = 0; h < 2; h++) {
 			__m256i q[2][4];
@@ -594,7 +594,7 @@ void gptoss_matmul_mxfp4_q8_avx2(float *dst, const uint8_t *xq, long n, const ui
                                  long rows, long cols, const float *bias, long lo, long hi) {
 	typedef void (*tile_fn)(__m256 *, const q8a_panel *, const uint8_t *, long, long, long, long);
 	static const tile_fn tiles[2][2] = {{q8a_tile_1_1, q8a_tile_1_2}, {q8a_tile_2_1, q8a_tile_2_2}};
-	long nblocks = cols / 32, groups = (nblocks + 15) / 16, qb = groups * Q8A_GROUP_BYTES;
+	long nblocks = cols / 32, groups = (nblocks + 15) / 16, qb = groups * GPTOSS_Q8_GROUP_BYTES;
 	if (n == 1 && nblocks <= Q8A_NATURAL_BLOCKS) { // wider rows take the batch path
 		uint8_t nlo[16 * (Q8A_NATURAL_BLOCKS + 1)], nhi[16 * (Q8A_NATURAL_BLOCKS + 1)];
 		q8a_natural(nlo, nhi, xq, nblocks);

@@ -22,7 +22,6 @@
 #ifndef Q8_GB
 #define Q8_GB 4
 #endif
-#define Q8_GROUP_BYTES (8 * 64 + 16 * 4 + 16 * 4)
 #ifndef Q8_PF_ROWS
 #define Q8_PF_ROWS 8
 #endif
@@ -102,14 +101,14 @@ AI void q8_tile(int R, int T, __m512 *acc, const q8_panel *p, const uint8_t *xq,
 			for (int r = 0; r < R; r++) w[r] = pg[r * Q8_GB].u[v];
 #pragma GCC unroll 4
 			for (int c = 0; c < T; c++) {
-				__m512i x = _mm512_loadu_si512(xq + (t + c) * qb + g * Q8_GROUP_BYTES + v * 64);
+				__m512i x = _mm512_loadu_si512(xq + (t + c) * qb + g * GPTOSS_Q8_GROUP_BYTES + v * 64);
 #pragma GCC unroll 4
 				for (int r = 0; r < R; r++) is[r][c] = _mm512_dpbusd_epi32(is[r][c], w[r], x);
 			}
 		}
 #pragma GCC unroll 4
 		for (int c = 0; c < T; c++) {
-			const uint8_t *tail = xq + (t + c) * qb + g * Q8_GROUP_BYTES + 512;
+			const uint8_t *tail = xq + (t + c) * qb + g * GPTOSS_Q8_GROUP_BYTES + 512;
 			__m512 d = _mm512_loadu_ps((const float *)tail);
 			__m512i corr = _mm512_loadu_si512(tail + 64);
 #pragma GCC unroll 4
@@ -178,7 +177,7 @@ typedef struct {
 // 4c + b, of the group.
 static void q8_natural(q8_chunk *nx, const uint8_t *xq, long groups) {
 	for (long g = 0; g < groups; g++) {
-		const uint8_t *grp = xq + g * Q8_GROUP_BYTES;
+		const uint8_t *grp = xq + g * GPTOSS_Q8_GROUP_BYTES;
 		for (int c = 0; c < 4; c++) {
 			uint32_t lo[16], hi[16];
 			for (int b = 0; b < 4; b++)
@@ -238,7 +237,7 @@ AI void q8_rows1(int R, float *dst, const q8_chunk *nx, const uint8_t *xq, const
 				s[r][c] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xl), hi, xh);
 			}
 		}
-		const uint8_t *xg = xq + g * Q8_GROUP_BYTES;
+		const uint8_t *xg = xq + g * GPTOSS_Q8_GROUP_BYTES;
 		__m512 d = _mm512_loadu_ps((const float *)(xg + 512));
 		__m512i corr = _mm512_loadu_si512(xg + 576);
 #pragma GCC unroll 4
@@ -276,7 +275,7 @@ void gptoss_matmul_mxfp4_q8_vnni(float *dst, const uint8_t *xq, long n, const ui
 	    {q8_tile_1_1, q8_tile_1_2, q8_tile_1_3, q8_tile_1_4},
 	    {q8_tile_4_1, q8_tile_4_2, q8_tile_4_3, q8_tile_4_4},
 	};
-	long nblocks = cols / 32, groups = (nblocks + 15) / 16, qb = groups * Q8_GROUP_BYTES;
+	long nblocks = cols / 32, groups = (nblocks + 15) / 16, qb = groups * GPTOSS_Q8_GROUP_BYTES;
 	if (n == 1 && groups <= Q8_NATURAL_GROUPS) { // wider rows take the batch path
 		q8_chunk nx[4 * Q8_NATURAL_GROUPS];
 		q8_natural(nx, xq, groups);
@@ -328,7 +327,7 @@ static const uint8_t Q8_COLUMNS[32] __attribute__((aligned(32))) = {
 // which is exactly what the Go code's float64 v ± 0.5 truncation gives.
 void gptoss_quantize_q8_avx512(uint8_t *dst, const float *x, long cols) {
 	long nblocks = cols / 32, groups = (nblocks + 15) / 16;
-	__builtin_memset(dst, 0, groups * Q8_GROUP_BYTES);
+	__builtin_memset(dst, 0, groups * GPTOSS_Q8_GROUP_BYTES);
 	const __m256i perm = _mm256_load_si256((const __m256i *)Q8_COLUMNS);
 	const __m512i absmask = _mm512_set1_epi32(0x7FFFFFFF);
 	for (long b = 0; b < nblocks; b++) {
@@ -357,7 +356,7 @@ void gptoss_quantize_q8_avx512(uint8_t *dst, const float *x, long cols) {
 		bytes = _mm256_permutexvar_epi8(perm, bytes);
 		uint32_t dw[8];
 		_mm256_storeu_si256((__m256i *)dw, bytes);
-		uint8_t *grp = dst + (b / 16) * Q8_GROUP_BYTES;
+		uint8_t *grp = dst + (b / 16) * GPTOSS_Q8_GROUP_BYTES;
 		long j = b % 16;
 		for (int v = 0; v < 8; v++) __builtin_memcpy(grp + v * 64 + j * 4, &dw[v], 4);
 		__builtin_memcpy(grp + 512 + 4 * j, &d, 4);
