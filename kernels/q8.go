@@ -44,12 +44,13 @@ func q8Column(v, i int) int { return v/2*8 + 2*i + v%2 }
 
 // QuantizeQ8 quantises one row x of cols into dst (Q8Bytes(cols) bytes):
 // per block q = round(x / d), d = max|x| / 127 (q = 0 where d = 0),
-// rounding half away from zero. With AVX-512 VNNI (where the int8
-// products run) a C kernel writes the same bytes.
+// rounding half away from zero. Where AVX2 runs, a C kernel (AVX-512
+// with VNNI, else AVX2) writes the same bytes: the Go twin costs about
+// as much per token as the int8 products it feeds.
 func QuantizeQ8(dst []byte, x []float32, cols int) {
 	dst, x = dst[:Q8Bytes(cols)], x[:cols]
-	if HasVNNI() {
-		simdQuantizeQ8(dst, x, cols)
+	if simdBuilt && cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		simdQuantizeQ8(HasVNNI(), dst, x, cols)
 		return
 	}
 	quantizeQ8(dst, x, cols)

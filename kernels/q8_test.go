@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"golang.org/x/sys/cpu"
 )
 
 // Each level's int8 kernel (AVX-512 VNNI, AVX2) and the C pool's int8
@@ -103,8 +105,9 @@ func TestMatMulMXFP4Q8(t *testing.T) {
 	}
 }
 
-// TestQuantizeQ8: the C quantiser writes the Go twin's bytes, ties (x/d
-// exactly k + ½) and zero, tiny and huge blocks included.
+// TestQuantizeQ8: the C quantisers (each one this CPU runs) write the Go
+// twin's bytes, ties (x/d exactly k + ½) and zero, tiny and huge blocks
+// included.
 func TestQuantizeQ8(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, cols := range []int{32, 64, 512, 544, 2880} {
@@ -124,15 +127,25 @@ func TestQuantizeQ8(t *testing.T) {
 			x[i] = float32(r.IntN(255)-127) / 2
 		}
 		clear(x[32:min(cols, 64)])
-		want, got := make([]byte, Q8Bytes(cols)), make([]byte, Q8Bytes(cols))
-		for i := range got {
-			got[i] = 0xAA // every byte must be written
-		}
+		want := make([]byte, Q8Bytes(cols))
 		quantizeQ8(want, x, cols)
-		QuantizeQ8(got, x, cols)
-		for i := range want {
-			if got[i] != want[i] {
-				t.Fatalf("cols %d: byte %d is %#x, the Go twin writes %#x", cols, i, got[i], want[i])
+		versions := map[string]func(dst []byte){"QuantizeQ8": func(dst []byte) { QuantizeQ8(dst, x, cols) }}
+		if simdBuilt && cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+			versions["avx2"] = func(dst []byte) { simdQuantizeQ8(false, dst, x, cols) }
+		}
+		if HasVNNI() {
+			versions["avx512"] = func(dst []byte) { simdQuantizeQ8(true, dst, x, cols) }
+		}
+		for name, quantize := range versions {
+			got := make([]byte, Q8Bytes(cols))
+			for i := range got {
+				got[i] = 0xAA // every byte must be written
+			}
+			quantize(got)
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("%s, cols %d: byte %d is %#x, the Go twin writes %#x", name, cols, i, got[i], want[i])
+				}
 			}
 		}
 	}

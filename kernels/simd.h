@@ -27,3 +27,4 @@ void gptoss_matmul_mxfp4_q8_vnni(float *dst, const uint8_t *xq, long n, const ui
 void gptoss_matmul_mxfp4_q8_avx2(float *dst, const uint8_t *xq, long n, const uint8_t *blocks, const uint8_t *scales,
                                  long rows, long cols, const float *bias, long lo, long hi);
 void gptoss_quantize_q8_avx512(uint8_t *dst, const float *x, long cols);
+void gptoss_quantize_q8_avx2(uint8_t *dst, const float *x, long cols);

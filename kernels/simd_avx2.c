@@ -341,6 +341,58 @@ uint64_t gptoss_read_stream_avx2(const uint8_t *p, long bytes) {
 	return s;
 }
 
+// gptoss_quantize_q8_avx2 is QuantizeQ8 (q8.go), the same bytes, rounding
+// half away from zero as the AVX-512 version does. Packing 32 int32 to
+// bytes leaves the dwords in the order (0, 8, 16, 24 | 4, 12, 20, 28)
+// (first column of each); a dword permute restores column order and an
+// in-lane byte shuffle puts each 8 columns' even ones before their odd
+// ones, which is the q8 layout's dword order (q8Column).
+void gptoss_quantize_q8_avx2(uint8_t *dst, const float *x, long cols) {
+	long nblocks = cols / 32, groups = (nblocks + 15) / 16;
+	__builtin_memset(dst, 0, groups * GPTOSS_Q8_GROUP_BYTES);
+	const __m256i absmask = _mm256_set1_epi32(0x7FFFFFFF);
+	const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+	const __m256i evenodd = _mm256_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15,
+	                                         0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15);
+	for (long b = 0; b < nblocks; b++) {
+		__m256 xs[4];
+		__m256i m = _mm256_setzero_si256();
+		for (int i = 0; i < 4; i++) {
+			xs[i] = _mm256_loadu_ps(x + 32 * b + 8 * i);
+			m = _mm256_max_epu32(m, _mm256_and_si256(_mm256_castps_si256(xs[i]), absmask));
+		}
+		__m128i m4 = _mm_max_epu32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
+		m4 = _mm_max_epu32(m4, _mm_shuffle_epi32(m4, 0x4E));
+		m4 = _mm_max_epu32(m4, _mm_shuffle_epi32(m4, 0xB1));
+		float mf = _mm_cvtss_f32(_mm_castsi128_ps(m4));
+		float d = mf / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+		__m256i q[4], sum = _mm256_setzero_si256();
+		for (int i = 0; i < 4; i++) {
+			__m256 v = _mm256_mul_ps(xs[i], _mm256_set1_ps(id));
+			__m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+			__m256 fr = _mm256_sub_ps(v, t);
+			__m256i up = _mm256_castps_si256(_mm256_cmp_ps(fr, _mm256_set1_ps(0.5f), _CMP_GE_OQ));
+			__m256i dn = _mm256_castps_si256(_mm256_cmp_ps(fr, _mm256_set1_ps(-0.5f), _CMP_LE_OQ));
+			__m256i qi = _mm256_add_epi32(_mm256_sub_epi32(_mm256_cvttps_epi32(t), up), dn); // masks are -1
+			q[i] = _mm256_max_epi32(_mm256_min_epi32(qi, _mm256_set1_epi32(127)), _mm256_set1_epi32(-127));
+			sum = _mm256_add_epi32(sum, q[i]);
+		}
+		__m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+		bytes = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(bytes, order), evenodd);
+		uint32_t dw[8];
+		_mm256_storeu_si256((__m256i *)dw, bytes);
+		uint8_t *grp = dst + (b / 16) * GPTOSS_Q8_GROUP_BYTES;
+		long j = b % 16;
+		for (int v = 0; v < 8; v++) __builtin_memcpy(grp + v * 64 + j * 4, &dw[v], 4);
+		__builtin_memcpy(grp + 512 + 4 * j, &d, 4);
+		__m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+		s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+		s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+		int32_t corr = 12 * _mm_cvtsi128_si32(s4);
+		__builtin_memcpy(grp + 576 + 4 * j, &corr, 4);
+	}
+}
+
 // The int8-activation MXFP4 product (q8.go) with AVX2: the same exact
 // block sums and the same float epilogue as the Go twin and the AVX-512
 // VNNI kernel, so every level gives the same bits. A 16-block group of

@@ -100,6 +100,10 @@ func simdMatMulMXFP4Q8(vnni bool, dst []float32, xq []byte, n int, blocks, scale
 	C.gptoss_matmul_mxfp4_q8_vnni(f32p(dst), u8p(xq), C.long(n), u8p(blocks), u8p(scales), C.long(rows), C.long(cols), f32p(bias), C.long(lo), C.long(hi))
 }
 
-func simdQuantizeQ8(dst []byte, x []float32, cols int) {
+func simdQuantizeQ8(vnni bool, dst []byte, x []float32, cols int) {
+	if !vnni {
+		C.gptoss_quantize_q8_avx2(u8p(dst), f32p(x), C.long(cols))
+		return
+	}
 	C.gptoss_quantize_q8_avx512(u8p(dst), f32p(x), C.long(cols))
 }

@@ -34,4 +34,4 @@ func simdMatMulMXFP4Q8(vnni bool, dst []float32, xq []byte, n int, blocks, scale
 	matMulMXFP4Q8Rows(dst, xq, n, blocks, scales, rows, cols, bias, lo, hi)
 }
 
-func simdQuantizeQ8(dst []byte, x []float32, cols int) { quantizeQ8(dst, x, cols) }
+func simdQuantizeQ8(_ bool, dst []byte, x []float32, cols int) { quantizeQ8(dst, x, cols) }
