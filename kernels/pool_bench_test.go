@@ -11,7 +11,8 @@ import (
 
 // BenchmarkPoolMatVec streams a 1.2 GB BF16 matrix (the 20b unembedding's
 // size; with the AVX2 kernel too on an AVX-512 machine) and 1.2 GB of
-// MXFP4 experts through a 2-thread pool at decode
+// MXFP4 experts (float32 and int8 activations) through a 2-thread pool
+// at decode
 // (n = 1), random data, from anonymous memory with 4 KiB pages and with MADV_HUGEPAGE:
 // the rate the decode's weight streaming can reach.
 func BenchmarkPoolMatVec(b *testing.B) {
@@ -91,6 +92,31 @@ func BenchmarkPoolMatVec(b *testing.B) {
 				}
 			}
 		})
+		if isa.Int8Kernel() { // the same two with int8 activations (--int8-experts)
+			xq := make([]byte, Q8Bytes(cols))
+			QuantizeQ8(xq, xs, cols)
+			b.Run(fmt.Sprintf("mxfp4-int8/huge=%v", huge), func(b *testing.B) {
+				b.SetBytes(int64(experts * (per + per/16)))
+				for b.Loop() {
+					for e := range experts {
+						p.MatMulMXFP4Q8(y[e*rows:], xq, 1, mem[e*per:], mem[experts*per+e*per/16:], rows, cols, nil)
+					}
+					p.Run(false)
+				}
+			})
+			b.Run(fmt.Sprintf("mxfp4-int8-4/huge=%v", huge), func(b *testing.B) {
+				b.SetBytes(int64(experts * (per + per/16)))
+				for b.Loop() {
+					for range experts / 4 {
+						for range 4 {
+							e := r.IntN(experts)
+							p.MatMulMXFP4Q8(y[e*rows:], xq, 1, mem[e*per:], mem[experts*per+e*per/16:], rows, cols, nil)
+						}
+						p.Run(false)
+					}
+				}
+			})
+		}
 		p.Close()
 		unix.Munmap(mem)
 	}

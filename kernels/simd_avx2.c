@@ -402,7 +402,7 @@ void gptoss_quantize_q8_avx2(uint8_t *dst, const float *x, long cols) {
 // of one is at most 2·24·127), and vpmaddwd by 1 widens them to int32.
 // Batches decode rows once per block of groups into an L1 panel in that
 // layout, reused by every token of a 32-token block; decode (n = 1) reads
-// the codes in stored order instead (q8a_rows1, below).
+// the codes in stored order instead (q8a_row1, below).
 #define Q8A_TB 32 // tokens per tile block
 #define Q8A_RB 2  // rows per panel
 #define Q8A_GB 4  // groups per panel
@@ -422,26 +422,36 @@ AI __m256 q8a_mul(__m256 a, __m256 b) {
 }
 
 // q8a_scales8 returns the float32 scales 2^(e-127)/2 of the have (≤ 8 used)
-// blocks at s. A whole half is one 8-byte load: copying the bytes into a
-// buffer and loading it back stalled on store forwarding. Missing blocks
-// get e = 127 (their x scale d is 0, so the lane adds +0): e = 0 there
-// made a subnormal product in every row's last group, and Zen 3 takes a
-// slow assist for each.
-AI __m256 q8a_scales8(const uint8_t *s, long have) {
-	__m128i e8;
+// blocks at s, lane i holding block order[i] (byte 3 of dword i in ctl is
+// order[i], the others -1). A whole half is one 8-byte load: copying the
+// bytes into a buffer and loading it back stalled on store forwarding.
+// The byte shuffle also places e at bits 24-31, so one shift makes the
+// exponent field; max(e << 23, 1 << 22) is 2^-127 (subnormal) for e = 0.
+// Missing blocks get e = 127 (their x scale d is 0, so the lane adds +0):
+// e = 0 there made a subnormal product in every row's last group, and Zen
+// 3 takes a slow assist for each.
+AI __m256 q8a_scales8(const uint8_t *s, long have, __m256i ctl) {
+	long long v;
 	if (have >= 8) {
-		e8 = _mm_loadl_epi64((const __m128i *)s);
+		__builtin_memcpy(&v, s, 8);
 	} else {
-		uint64_t v = 0x7F7F7F7F7F7F7F7Full;
-		for (long j = 0; j < have; j++) v = (v & ~(0xFFull << (8 * j))) | (uint64_t)s[j] << (8 * j);
-		e8 = _mm_cvtsi64_si128((long long)v);
+		uint64_t u = 0x7F7F7F7F7F7F7F7Full;
+		for (long j = 0; j < have; j++) u = (u & ~(0xFFull << (8 * j))) | (uint64_t)s[j] << (8 * j);
+		v = (long long)u;
 	}
-	__m256i e = _mm256_cvtepu8_epi32(e8);
-	__m256 f = _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
-	f = _mm256_blendv_ps(f, _mm256_castsi256_ps(_mm256_set1_epi32(1 << 22)),
-	                     _mm256_castsi256_ps(_mm256_cmpeq_epi32(e, _mm256_setzero_si256())));
+	__m256i e = _mm256_srli_epi32(_mm256_shuffle_epi8(_mm256_set1_epi64x(v), ctl), 1);
+	__m256 f = _mm256_castsi256_ps(_mm256_max_epu32(e, _mm256_set1_epi32(1 << 22)));
 	return _mm256_mul_ps(f, _mm256_set1_ps(0.5f));
 }
+
+// The scale shuffles: blocks in order, and in the order three vphaddd
+// leave them (0 2 4 6 | 1 3 5 7; the decode path, below).
+#define Q8A_SCALES_IN_ORDER                                                                                 \
+	_mm256_setr_epi8(-1, -1, -1, 0, -1, -1, -1, 1, -1, -1, -1, 2, -1, -1, -1, 3, -1, -1, -1, 4, -1, -1, -1, 5, \
+	                 -1, -1, -1, 6, -1, -1, -1, 7)
+#define Q8A_SCALES_HADD_ORDER                                                                               \
+	_mm256_setr_epi8(-1, -1, -1, 0, -1, -1, -1, 2, -1, -1, -1, 4, -1, -1, -1, 6, -1, -1, -1, 1, -1, -1, -1, 3, \
+	                 -1, -1, -1, 5, -1, -1, -1, 7)
 
 // q8a_pack decodes group g (nb blocks) of row r into p: a 4×4 dword
 // transpose per pair of 128-bit lanes puts dword m of blocks 8h … 8h+7 in
@@ -468,7 +478,7 @@ AI void q8a_pack(q8a_panel *p, const uint8_t *blocks, const uint8_t *scales, lon
 			p->u[2 * m][h] = _mm256_shuffle_epi8(tab, _mm256_and_si256(d[m], m4));
 			p->u[2 * m + 1][h] = _mm256_shuffle_epi8(tab, _mm256_and_si256(_mm256_srli_epi16(d[m], 4), m4));
 		}
-		p->s[h] = q8a_scales8(scales + r * nblocks + 16 * g + 8 * h, nb - 8 * h);
+		p->s[h] = q8a_scales8(scales + r * nblocks + 16 * g + 8 * h, nb - 8 * h, Q8A_SCALES_IN_ORDER);
 	}
 }
 
@@ -548,98 +558,128 @@ AI float q8a_reduce(__m256 a, __m256 b) {
 // Decode (n = 1) reads each weight once, so it decodes in registers and
 // leaves the codes in stored order: a 32-byte load is two whole blocks,
 // whose low and high nibbles multiply x copied once per call into the
-// same order (q8a_natural). That gives four partial sums per block; three
-// horizontal adds and a permute turn eight such vectors into one block per
-// lane, the same exact sums as the panels, and the epilogue is
-// q8a_tile's, so a row's bits do not depend on n. Against the panel path
+// same order (q8a_xorder). That gives four partial sums per block; three
+// horizontal adds turn four such vectors into one block per lane, the same
+// exact sums as the panels, in the lane order 0 2 4 6 | 1 3 5 7. The x
+// scales and corrections are copied in that order too, the weight scales
+// are shuffled into it as they are loaded, and the two accumulators are
+// permuted back once per row, so the epilogue and the final sum are
+// q8a_tile's and a row's bits do not depend on n. Against the panel path
 // (a transpose and stores per row and group), in a 20b decode step
 // (--profile, two alternated pairs): the experts 9.3-12.0 -> 13.6-18.5
-// GB/s, tg16 4.3-5.0 -> 5.2-5.9 tok/s.
-#define Q8A_NATURAL_BLOCKS 512 // x copied on the stack: 16 KiB, up to 16384 columns
+// GB/s, tg16 4.3-5.0 -> 5.2-5.9 tok/s. Whole groups then run without the
+// per-pair checks of the last one and with the lane order above (no
+// permute per half): 14.4 -> 17.6 GB/s for 256 rows in L2.
+#define Q8A_XORDER_BLOCKS 512 // up to 16384 columns; the struct (21 KiB) is on the stack
 
-// q8a_natural copies xq's groups (q8.go layout) into stored order: the
-// int8 values for block b's low nibbles at nlo[16b …], for its high
-// nibbles at nhi[16b …]; byte 4m+i of each (the column of code byte 4m+i)
-// comes from vector 2m (nlo) or 2m+1 (nhi), lane b mod 16, byte i.
-static void q8a_natural(uint8_t *nlo, uint8_t *nhi, const uint8_t *xq, long nblocks) {
+typedef struct {
+	// The int8 values for block b's low nibbles at lo[16b …], for its high
+	// nibbles at hi[16b …] (byte 4m+i: the column of code byte 4m+i), and
+	// an odd last block's zero partner.
+	uint8_t lo[16 * (Q8A_XORDER_BLOCKS + 1)], hi[16 * (Q8A_XORDER_BLOCKS + 1)];
+	// Per half of 8 blocks, in the lane order 0 2 4 6 1 3 5 7: the scales
+	// d and the corrections (q8.go); 0 past the last block.
+	float d[Q8A_XORDER_BLOCKS + 16];
+	int32_t corr[Q8A_XORDER_BLOCKS + 16];
+} q8a_xorder;
+
+static void q8a_xorder_fill(q8a_xorder *x, const uint8_t *xq, long nblocks) {
+	static const int lane_block[8] = {0, 2, 4, 6, 1, 3, 5, 7};
 	for (long b = 0; b < nblocks; b++) {
 		const uint8_t *grp = xq + (b / 16) * GPTOSS_Q8_GROUP_BYTES + 4 * (b % 16);
-		for (int m = 0; m < 4; m++) {
-			__builtin_memcpy(nlo + 16 * b + 4 * m, grp + 2 * m * 64, 4);
-			__builtin_memcpy(nhi + 16 * b + 4 * m, grp + (2 * m + 1) * 64, 4);
+		for (int m = 0; m < 4; m++) { // vector 2m (low nibbles) or 2m+1, lane b mod 16
+			__builtin_memcpy(x->lo + 16 * b + 4 * m, grp + 2 * m * 64, 4);
+			__builtin_memcpy(x->hi + 16 * b + 4 * m, grp + (2 * m + 1) * 64, 4);
 		}
 	}
-	if (nblocks % 2) { // the odd last block's partner: zero x
-		__builtin_memset(nlo + 16 * nblocks, 0, 16);
-		__builtin_memset(nhi + 16 * nblocks, 0, 16);
+	if (nblocks % 2) {
+		__builtin_memset(x->lo + 16 * nblocks, 0, 16);
+		__builtin_memset(x->hi + 16 * nblocks, 0, 16);
+	}
+	long groups = (nblocks + 15) / 16;
+	for (long g = 0; g < groups; g++) {
+		const uint8_t *grp = xq + g * GPTOSS_Q8_GROUP_BYTES; // lanes past nblocks hold 0
+		for (int i = 0; i < 16; i++) {
+			int j = 8 * (i / 8) + lane_block[i % 8];
+			__builtin_memcpy(&x->d[16 * g + i], grp + 512 + 4 * j, 4);
+			__builtin_memcpy(&x->corr[16 * g + i], grp + 576 + 4 * j, 4);
+		}
 	}
 }
 
-// q8a_rows1 computes outputs o … o+R-1 of a matrix-vector product.
-AI void q8a_rows1(int R, float *dst, const uint8_t *nlo, const uint8_t *nhi, const uint8_t *xq, const uint8_t *blocks,
-                  const uint8_t *scales, long nblocks, const float *bias, long o) {
-	long groups = (nblocks + 15) / 16;
+// q8a_pair returns a pair of blocks' four partial sums each (one block per
+// 128-bit half).
+AI __m256i q8a_pair(__m256i w, __m256i xl, __m256i xh) {
 	const __m256i tab = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0,
 	                                     12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
-	const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi16(1);
-	const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-	__m256 acc[2][2];
-	for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-	for (long g = 0; g < groups; g++) {
-		long nb = nblocks - 16 * g < 16 ? nblocks - 16 * g : 16;
-		const uint8_t *xg = xq + g * GPTOSS_Q8_GROUP_BYTES;
+	const __m256i m4 = _mm256_set1_epi8(0x0F);
+	__m256i lo = _mm256_shuffle_epi8(tab, _mm256_and_si256(w, m4));
+	__m256i hi = _mm256_shuffle_epi8(tab, _mm256_and_si256(_mm256_srli_epi16(w, 4), m4));
+	return _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo, xl), _mm256_maddubs_epi16(hi, xh)),
+	                         _mm256_set1_epi16(1));
+}
+
+// q8a_row1 computes output o of a matrix-vector product. One row at a time
+// reads the weights in address order: two rows interleaved (1440-byte
+// rows in the 20b experts) streamed 12-29% slower, two threads on
+// disjoint halves of a 612 MB matrix, alternated in one process, though
+// they ran 5-10% faster in L2.
+static void q8a_row1(float *dst, const q8a_xorder *x, const uint8_t *blocks, const uint8_t *scales, long nblocks,
+                     const float *bias, long o) {
+	const uint8_t *row = blocks + o * nblocks * 16, *rs = scales + o * nblocks;
+	__m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+	long full = nblocks / 16;
+	for (long g = 0; g < full; g++) {
 #pragma GCC unroll 2
 		for (int h = 0; h < 2; h++) {
-			__m256i q[2][4];
-#pragma GCC unroll 4
-			for (int p = 0; p < 4; p++) {
-				long b0 = 16 * g + 8 * h + 2 * p; // the pair's first block
-				long have = nb - (8 * h + 2 * p);
-				if (have <= 0) {
-					for (int r = 0; r < R; r++) q[r][p] = _mm256_setzero_si256();
-					continue;
-				}
-				__m256i xl = _mm256_loadu_si256((const __m256i *)(nlo + 16 * b0));
-				__m256i xh = _mm256_loadu_si256((const __m256i *)(nhi + 16 * b0));
-				for (int r = 0; r < R; r++) {
-					const uint8_t *b = blocks + ((o + r) * nblocks + b0) * 16;
+			long b0 = 16 * g + 8 * h;
+			__m256i t[2]; // blocks 4k … 4k+3 after one vphaddd
+#pragma GCC unroll 2
+			for (int k = 0; k < 2; k++) {
+				__m256i q[2];
+#pragma GCC unroll 2
+				for (int p = 0; p < 2; p++) {
+					long bp = b0 + 4 * k + 2 * p;
 					// The same pair 8 rows on: decode reads each weight once.
-					_mm_prefetch((const char *)(b + Q8A_PF_ROWS * nblocks * 16), _MM_HINT_T0);
-					__m256i w = have >= 2 ? _mm256_loadu_si256((const __m256i *)b)
-					                      : _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b));
-					__m256i lo = _mm256_shuffle_epi8(tab, _mm256_and_si256(w, m4));
-					__m256i hi = _mm256_shuffle_epi8(tab, _mm256_and_si256(_mm256_srli_epi16(w, 4), m4));
-					q[r][p] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo, xl), _mm256_maddubs_epi16(hi, xh)), one);
+					_mm_prefetch((const char *)(row + (Q8A_PF_ROWS * nblocks + bp) * 16), _MM_HINT_T0);
+					q[p] = q8a_pair(_mm256_loadu_si256((const __m256i *)(row + bp * 16)),
+					                _mm256_loadu_si256((const __m256i *)(x->lo + 16 * bp)),
+					                _mm256_loadu_si256((const __m256i *)(x->hi + 16 * bp)));
 				}
+				t[k] = _mm256_hadd_epi32(q[0], q[1]);
 			}
-			__m256 d = _mm256_loadu_ps((const float *)(xg + 512 + 32 * h));
-			__m256i corr = _mm256_loadu_si256((const __m256i *)(xg + 576 + 32 * h));
-			for (int r = 0; r < R; r++) {
-				// Lane pairs of each 128-bit half: blocks 0 2 4 6 | 1 3 5 7.
-				__m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(q[r][0], q[r][1]), _mm256_hadd_epi32(q[r][2], q[r][3]));
-				__m256i is = _mm256_permutevar8x32_epi32(s, order);
-				__m256 f = _mm256_cvtepi32_ps(_mm256_sub_epi32(is, corr));
-				__m256 sc = q8a_mul(d, q8a_scales8(scales + (o + r) * nblocks + 16 * g + 8 * h, nb - 8 * h));
-				acc[r][h] = _mm256_add_ps(acc[r][h], q8a_mul(f, sc));
-			}
+			__m256i corr = _mm256_loadu_si256((const __m256i *)(x->corr + b0));
+			__m256 f = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_hadd_epi32(t[0], t[1]), corr));
+			__m256 sc = q8a_mul(_mm256_loadu_ps(x->d + b0), q8a_scales8(rs + b0, 8, Q8A_SCALES_HADD_ORDER));
+			acc[h] = _mm256_add_ps(acc[h], q8a_mul(f, sc));
 		}
 	}
-	for (int r = 0; r < R; r++) {
-		float v = q8a_reduce(acc[r][0], acc[r][1]);
-		dst[o + r] = bias ? v + bias[o + r] : v;
+	long nb = nblocks - 16 * full; // the last group's blocks, fewer than 16
+	for (int h = 0; 8 * h < nb; h++) {
+		long b0 = 16 * full + 8 * h;
+		__m256i q[4];
+		for (int p = 0; p < 4; p++) {
+			long bp = b0 + 2 * p, have = nb - (8 * h + 2 * p);
+			if (have <= 0) {
+				q[p] = _mm256_setzero_si256();
+				continue;
+			}
+			const uint8_t *b = row + bp * 16;
+			_mm_prefetch((const char *)(b + Q8A_PF_ROWS * nblocks * 16), _MM_HINT_T0);
+			__m256i w = have >= 2 ? _mm256_loadu_si256((const __m256i *)b)
+			                      : _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b));
+			q[p] = q8a_pair(w, _mm256_loadu_si256((const __m256i *)(x->lo + 16 * bp)),
+			                _mm256_loadu_si256((const __m256i *)(x->hi + 16 * bp)));
+		}
+		__m256i is = _mm256_hadd_epi32(_mm256_hadd_epi32(q[0], q[1]), _mm256_hadd_epi32(q[2], q[3]));
+		__m256i corr = _mm256_loadu_si256((const __m256i *)(x->corr + b0));
+		__m256 f = _mm256_cvtepi32_ps(_mm256_sub_epi32(is, corr));
+		__m256 sc = q8a_mul(_mm256_loadu_ps(x->d + b0), q8a_scales8(rs + b0, nb - 8 * h, Q8A_SCALES_HADD_ORDER));
+		acc[h] = _mm256_add_ps(acc[h], q8a_mul(f, sc));
 	}
-}
-
-static __attribute__((noinline)) void q8a_rows1_2(float *dst, const uint8_t *nlo, const uint8_t *nhi, const uint8_t *xq,
-                                                  const uint8_t *blocks, const uint8_t *scales, long nblocks,
-                                                  const float *bias, long o) {
-	q8a_rows1(2, dst, nlo, nhi, xq, blocks, scales, nblocks, bias, o);
-}
-
-static __attribute__((noinline)) void q8a_rows1_1(float *dst, const uint8_t *nlo, const uint8_t *nhi, const uint8_t *xq,
-                                                  const uint8_t *blocks, const uint8_t *scales, long nblocks,
-                                                  const float *bias, long o) {
-	q8a_rows1(1, dst, nlo, nhi, xq, blocks, scales, nblocks, bias, o);
+	const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7); // lane i ← block i
+	float v = q8a_reduce(_mm256_permutevar8x32_ps(acc[0], order), _mm256_permutevar8x32_ps(acc[1], order));
+	dst[o] = bias ? v + bias[o] : v;
 }
 
 void gptoss_matmul_mxfp4_q8_avx2(float *dst, const uint8_t *xq, long n, const uint8_t *blocks, const uint8_t *scales,
@@ -647,12 +687,10 @@ void gptoss_matmul_mxfp4_q8_avx2(float *dst, const uint8_t *xq, long n, const ui
 	typedef void (*tile_fn)(__m256 *, const q8a_panel *, const uint8_t *, long, long, long, long);
 	static const tile_fn tiles[2][2] = {{q8a_tile_1_1, q8a_tile_1_2}, {q8a_tile_2_1, q8a_tile_2_2}};
 	long nblocks = cols / 32, groups = (nblocks + 15) / 16, qb = groups * GPTOSS_Q8_GROUP_BYTES;
-	if (n == 1 && nblocks <= Q8A_NATURAL_BLOCKS) { // wider rows take the batch path
-		uint8_t nlo[16 * (Q8A_NATURAL_BLOCKS + 1)], nhi[16 * (Q8A_NATURAL_BLOCKS + 1)];
-		q8a_natural(nlo, nhi, xq, nblocks);
-		long o = lo;
-		for (; o + 2 <= hi; o += 2) q8a_rows1_2(dst, nlo, nhi, xq, blocks, scales, nblocks, bias, o);
-		for (; o < hi; o++) q8a_rows1_1(dst, nlo, nhi, xq, blocks, scales, nblocks, bias, o);
+	if (n == 1 && nblocks <= Q8A_XORDER_BLOCKS) { // wider rows take the batch path
+		q8a_xorder x;
+		q8a_xorder_fill(&x, xq, nblocks);
+		for (long o = lo; o < hi; o++) q8a_row1(dst, &x, blocks, scales, nblocks, bias, o);
 		return;
 	}
 	__m256 acc[Q8A_RB * Q8A_TB * 2];
