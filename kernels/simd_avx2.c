@@ -484,40 +484,38 @@ AI void q8a_pack(q8a_panel *p, const uint8_t *blocks, const uint8_t *scales, lon
 
 // q8a_tile adds groups [g0, g1) of an R×T tile (R, T ≤ 2; panel rows at
 // p[r·Q8A_GB], tokens t…) to acc (row r, token c, half h at
-// acc[(r·Q8A_TB + c)·2 + h]).
+// acc[(r·Q8A_TB + c)·2 + h]). One half at a time, and each row's four
+// code vectors against each token in turn, so the live values fit the 16
+// ymm registers: with the halves and rows interleaved GCC spilled partial
+// sums to the stack and read them back a few instructions later.
 AI void q8a_tile(int R, int T, __m256 *acc, const q8a_panel *p, const uint8_t *xq, long qb, long t, long g0, long g1) {
 	const __m256i one = _mm256_set1_epi16(1);
-	// The accumulators stay in registers across the groups: through
-	// memory (the byte loads may alias them) each group waited for the
-	// last one's store.
-	__m256 a[2][2][2];
-	for (int r = 0; r < R; r++)
-		for (int c = 0; c < T; c++)
-			for (int h = 0; h < 2; h++) a[r][c][h] = acc[(r * Q8A_TB + c) * 2 + h];
-	for (long g = g0; g < g1; g++) {
-		const q8a_panel *pg = p + (g - g0);
+	for (int h = 0; h < 2; h++) {
+		__m256 a[2][2];
+		for (int r = 0; r < R; r++)
+			for (int c = 0; c < T; c++) a[r][c] = acc[(r * Q8A_TB + c) * 2 + h];
+		for (long g = g0; g < g1; g++) {
+			const q8a_panel *pg = p + (g - g0);
+			const uint8_t *xg = xq + t * qb + g * GPTOSS_Q8_GROUP_BYTES + 32 * h;
+			__m256i is[2][2];
 #pragma GCC unroll 2
-		for (int h = 0; h < 2; h++) {
-			__m256i is[2][2] = {{_mm256_setzero_si256(), _mm256_setzero_si256()}, {_mm256_setzero_si256(), _mm256_setzero_si256()}};
+			for (int half = 0; half < 2; half++) {
 #pragma GCC unroll 2
-			for (int half = 0; half < 2; half++) { // vectors 0-3, then 4-7: int16 sums stay exact
-				__m256i s16[2][2] = {{_mm256_setzero_si256(), _mm256_setzero_si256()}, {_mm256_setzero_si256(), _mm256_setzero_si256()}};
+				for (int r = 0; r < R; r++) {
+					__m256i w[4];
 #pragma GCC unroll 4
-				for (int vi = 0; vi < 4; vi++) {
-					int v = 4 * half + vi;
-					__m256i w[2];
-					for (int r = 0; r < R; r++) w[r] = pg[r * Q8A_GB].u[v][h];
+					for (int vi = 0; vi < 4; vi++) w[vi] = pg[r * Q8A_GB].u[4 * half + vi][h];
+#pragma GCC unroll 2
 					for (int c = 0; c < T; c++) {
-						__m256i x = _mm256_loadu_si256((const __m256i *)(xq + (t + c) * qb + g * GPTOSS_Q8_GROUP_BYTES + v * 64 + 32 * h));
-						for (int r = 0; r < R; r++) {
-							s16[r][c] = _mm256_add_epi16(s16[r][c], _mm256_maddubs_epi16(w[r], x));
-						}
+						const uint8_t *xc = xg + c * qb + 4 * half * 64;
+						__m256i s16 = _mm256_maddubs_epi16(w[0], _mm256_loadu_si256((const __m256i *)xc));
+#pragma GCC unroll 3
+						for (int vi = 1; vi < 4; vi++)
+							s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(w[vi], _mm256_loadu_si256((const __m256i *)(xc + vi * 64))));
+						__m256i m = _mm256_madd_epi16(s16, one);
+						is[r][c] = half ? _mm256_add_epi32(is[r][c], m) : m;
 					}
 				}
-				for (int r = 0; r < R; r++)
-					for (int c = 0; c < T; c++) {
-						is[r][c] = _mm256_add_epi32(is[r][c], _mm256_madd_epi16(s16[r][c], one));
-					}
 			}
 			for (int c = 0; c < T; c++) {
 				const uint8_t *tail = xq + (t + c) * qb + g * GPTOSS_Q8_GROUP_BYTES + 512;
@@ -526,14 +524,13 @@ AI void q8a_tile(int R, int T, __m256 *acc, const q8a_panel *p, const uint8_t *x
 				for (int r = 0; r < R; r++) {
 					__m256 f = _mm256_cvtepi32_ps(_mm256_sub_epi32(is[r][c], corr));
 					__m256 sc = q8a_mul(d, pg[r * Q8A_GB].s[h]);
-					a[r][c][h] = _mm256_add_ps(a[r][c][h], q8a_mul(f, sc));
+					a[r][c] = _mm256_add_ps(a[r][c], q8a_mul(f, sc));
 				}
 			}
 		}
+		for (int r = 0; r < R; r++)
+			for (int c = 0; c < T; c++) acc[(r * Q8A_TB + c) * 2 + h] = a[r][c];
 	}
-	for (int r = 0; r < R; r++)
-		for (int c = 0; c < T; c++)
-			for (int h = 0; h < 2; h++) acc[(r * Q8A_TB + c) * 2 + h] = a[r][c][h];
 }
 
 #define Q8A_TILE_FN(R, T)                                                                                      \
