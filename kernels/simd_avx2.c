@@ -8,13 +8,6 @@
 #define SUFFIX avx2
 #include "simd_portable.h"
 
-void gptoss_attention_avx2(float *out, const float *q, long h0, long h1, long group, long hd, const float *k0,
-                           const float *v0, long n0, const float *k1, const float *v1, long n1, const float *k2,
-                           const float *v2, long n2, long kvstride, const float *sinks, float scale, float *scores) {
-	attention_portable_avx2(out, q, h0, h1, group, hd, k0, v0, n0, k1, v1, n1, k2, v2, n2, kvstride, sinks, scale,
-	                        scores);
-}
-
 #define AI static inline __attribute__((always_inline))
 
 AI float hsum8(__m256 v) {
@@ -22,6 +15,110 @@ AI float hsum8(__m256 v) {
 	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
 	s = _mm_add_ss(s, _mm_movehdup_ps(s));
 	return _mm_cvtss_f32(s);
+}
+
+// exp256 is exp_poly (simd_portable.h) on 8 lanes, the same operations.
+AI __m256 exp256(__m256 x) {
+	x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+	__m256 n = _mm256_sub_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(12582912.0f)),
+	                         _mm256_set1_ps(12582912.0f));
+	__m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+	__m256 p = _mm256_set1_ps(1.9875691500e-4f);
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+	p = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), _mm256_set1_ps(1.0f));
+	__m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
+	return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+// attention64 is attention_portable for 64-wide heads, as the AVX-512 file
+// has it: the query head in eight registers, the scores of four keys at a
+// time (eight FMAs per key, then one tree of horizontal adds, the same for
+// every key), the softmax over the row's contiguous scores in vectors, and
+// the weighted sum of values in registers.
+static void attention64(float *out, const float *q, long h0, long h1, long group, const float *const ks[3],
+                        const float *const vs[3], const long ns[3], long kvstride, const float *sinks, float scale,
+                        float *scores) {
+	for (long h = h0; h < h1; h++) {
+		const float *qh = q + h * 64;
+		long off = (h / group) * 64;
+		__m256 qv[8];
+		for (int j = 0; j < 8; j++) qv[j] = _mm256_loadu_ps(qh + 8 * j);
+		float mx = sinks[h];
+		__m128 mv = _mm_set1_ps(mx);
+		long u = 0;
+		for (int s = 0; s < 3; s++) {
+			for (long i0 = 0; i0 < ns[s]; i0 += 4) {
+				long cnt = ns[s] - i0 < 4 ? ns[s] - i0 : 4;
+				__m256 a[4];
+				for (int i = 0; i < 4; i++) {
+					const float *k = ks[s] + (i0 + (i < cnt ? i : 0)) * kvstride + off; // a short block repeats its first key
+					__m256 t = _mm256_mul_ps(qv[0], _mm256_loadu_ps(k));
+					for (int j = 1; j < 8; j++) t = _mm256_fmadd_ps(qv[j], _mm256_loadu_ps(k + 8 * j), t);
+					a[i] = t;
+				}
+				// Lane i: key i's lanes 0-3 summed | key i's lanes 4-7 summed.
+				__m256 b = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+				__m128 d = _mm_mul_ps(_mm_add_ps(_mm256_castps256_ps128(b), _mm256_extractf128_ps(b, 1)), _mm_set1_ps(scale));
+				if (cnt == 4) {
+					_mm_storeu_ps(scores + u, d);
+					mv = _mm_max_ps(mv, d);
+				} else {
+					float tmp[4];
+					_mm_storeu_ps(tmp, d);
+					for (long i = 0; i < cnt; i++) {
+						scores[u + i] = tmp[i];
+						mx = tmp[i] > mx ? tmp[i] : mx;
+					}
+				}
+				u += cnt;
+			}
+		}
+		mv = _mm_max_ps(mv, _mm_movehl_ps(mv, mv));
+		mv = _mm_max_ss(mv, _mm_movehdup_ps(mv));
+		mx = _mm_cvtss_f32(mv) > mx ? _mm_cvtss_f32(mv) : mx;
+		__m256 mb = _mm256_set1_ps(mx), sum = _mm256_setzero_ps();
+		long i = 0;
+		for (; i + 8 <= u; i += 8) {
+			__m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(scores + i), mb));
+			_mm256_storeu_ps(scores + i, e);
+			sum = _mm256_add_ps(sum, e);
+		}
+		float denom = hsum8(sum) + exp_poly_avx2(sinks[h] - mx);
+		for (; i < u; i++) {
+			scores[i] = exp_poly_avx2(scores[i] - mx);
+			denom += scores[i];
+		}
+		float inv = 1.0f / denom;
+		__m256 o[8];
+		for (int j = 0; j < 8; j++) o[j] = _mm256_setzero_ps();
+		u = 0;
+		for (int s = 0; s < 3; s++) {
+			for (long i = 0; i < ns[s]; i++) {
+				const float *v = vs[s] + i * kvstride + off;
+				__m256 w = _mm256_set1_ps(scores[u++] * inv);
+				for (int j = 0; j < 8; j++) o[j] = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + 8 * j), o[j]);
+			}
+		}
+		for (int j = 0; j < 8; j++) _mm256_storeu_ps(out + h * 64 + 8 * j, o[j]);
+	}
+}
+
+void gptoss_attention_avx2(float *out, const float *q, long h0, long h1, long group, long hd, const float *k0,
+                           const float *v0, long n0, const float *k1, const float *v1, long n1, const float *k2,
+                           const float *v2, long n2, long kvstride, const float *sinks, float scale, float *scores) {
+	if (hd == 64) {
+		const float *ks[3] = {k0, k1, k2}, *vs[3] = {v0, v1, v2};
+		const long ns[3] = {n0, n1, n2};
+		attention64(out, q, h0, h1, group, ks, vs, ns, kvstride, sinks, scale, scores);
+		return;
+	}
+	attention_portable_avx2(out, q, h0, h1, group, hd, k0, v0, n0, k1, v1, n1, k2, v2, n2, kvstride, sinks, scale,
+	                        scores);
 }
 
 AI __m256 bf16_load8(const uint16_t *p) {
