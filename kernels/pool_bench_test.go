@@ -70,47 +70,39 @@ func BenchmarkPoolMatVec(b *testing.B) {
 		for i := experts * per; i < len(mem); i++ {
 			mem[i] = byte(116 + r.IntN(4)) // scales as in the synthetic checkpoints
 		}
-		b.Run(fmt.Sprintf("mxfp4/huge=%v", huge), func(b *testing.B) {
-			b.SetBytes(int64(experts * (per + per/16)))
-			for b.Loop() {
-				for e := range experts {
-					p.MatMulMXFP4(y[e*rows:], xs, 1, mem[e*per:], mem[experts*per+e*per/16:], rows, cols, nil)
-				}
-				p.Run(false)
-			}
-		})
-		// As a decode step runs them: jobs of 4 random experts.
-		b.Run(fmt.Sprintf("mxfp4-4/huge=%v", huge), func(b *testing.B) {
-			b.SetBytes(int64(experts * (per + per/16)))
-			for b.Loop() {
-				for range experts / 4 {
-					for range 4 {
-						e := r.IntN(experts)
-						p.MatMulMXFP4(y[e*rows:], xs, 1, mem[e*per:], mem[experts*per+e*per/16:], rows, cols, nil)
-					}
-					p.Run(false)
-				}
-			}
-		})
-		if isa.Int8Kernel() { // the same two with int8 activations (--int8-experts)
+		// Each expert product as float32 and, with an int8 kernel, with
+		// int8 activations (--int8-experts).
+		add := map[string]func(e int){"mxfp4": func(e int) {
+			p.MatMulMXFP4(y[e*rows:], xs, 1, mem[e*per:], mem[experts*per+e*per/16:], rows, cols, nil)
+		}}
+		if isa.Int8Kernel() {
 			xq := make([]byte, Q8Bytes(cols))
 			QuantizeQ8(xq, xs, cols)
-			b.Run(fmt.Sprintf("mxfp4-int8/huge=%v", huge), func(b *testing.B) {
+			add["mxfp4-int8"] = func(e int) {
+				p.MatMulMXFP4Q8(y[e*rows:], xq, 1, mem[e*per:], mem[experts*per+e*per/16:], rows, cols, nil)
+			}
+		}
+		for _, kind := range []string{"mxfp4", "mxfp4-int8"} {
+			product, ok := add[kind]
+			if !ok {
+				continue
+			}
+			b.Run(fmt.Sprintf("%s/huge=%v", kind, huge), func(b *testing.B) {
 				b.SetBytes(int64(experts * (per + per/16)))
 				for b.Loop() {
 					for e := range experts {
-						p.MatMulMXFP4Q8(y[e*rows:], xq, 1, mem[e*per:], mem[experts*per+e*per/16:], rows, cols, nil)
+						product(e)
 					}
 					p.Run(false)
 				}
 			})
-			b.Run(fmt.Sprintf("mxfp4-int8-4/huge=%v", huge), func(b *testing.B) {
+			// As a decode step runs them: jobs of 4 random experts.
+			b.Run(fmt.Sprintf("%s-4/huge=%v", kind, huge), func(b *testing.B) {
 				b.SetBytes(int64(experts * (per + per/16)))
 				for b.Loop() {
 					for range experts / 4 {
 						for range 4 {
-							e := r.IntN(experts)
-							p.MatMulMXFP4Q8(y[e*rows:], xq, 1, mem[e*per:], mem[experts*per+e*per/16:], rows, cols, nil)
+							product(r.IntN(experts))
 						}
 						p.Run(false)
 					}

@@ -478,15 +478,10 @@ void gptoss_quantize_q8_avx2(uint8_t *dst, const float *x, long cols) {
 		bytes = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(bytes, order), evenodd);
 		uint32_t dw[8];
 		_mm256_storeu_si256((__m256i *)dw, bytes);
-		uint8_t *grp = dst + (b / 16) * GPTOSS_Q8_GROUP_BYTES;
-		long j = b % 16;
-		for (int v = 0; v < 8; v++) __builtin_memcpy(grp + v * 64 + j * 4, &dw[v], 4);
-		__builtin_memcpy(grp + 512 + 4 * j, &d, 4);
 		__m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
 		s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
 		s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
-		int32_t corr = 12 * _mm_cvtsi128_si32(s4);
-		__builtin_memcpy(grp + 576 + 4 * j, &corr, 4);
+		gptoss_q8_store_block(dst, b, dw, d, _mm_cvtsi128_si32(s4));
 	}
 }
 

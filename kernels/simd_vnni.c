@@ -356,11 +356,6 @@ void gptoss_quantize_q8_avx512(uint8_t *dst, const float *x, long cols) {
 		bytes = _mm256_permutexvar_epi8(perm, bytes);
 		uint32_t dw[8];
 		_mm256_storeu_si256((__m256i *)dw, bytes);
-		uint8_t *grp = dst + (b / 16) * GPTOSS_Q8_GROUP_BYTES;
-		long j = b % 16;
-		for (int v = 0; v < 8; v++) __builtin_memcpy(grp + v * 64 + j * 4, &dw[v], 4);
-		__builtin_memcpy(grp + 512 + 4 * j, &d, 4);
-		int32_t corr = 12 * sum;
-		__builtin_memcpy(grp + 576 + 4 * j, &corr, 4);
+		gptoss_q8_store_block(dst, b, dw, d, sum);
 	}
 }
