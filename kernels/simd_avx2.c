@@ -712,6 +712,15 @@ AI __m256i q8a_pair(__m256i w, __m256i xl, __m256i xh) {
 	                         _mm256_set1_epi16(1));
 }
 
+// q8a_row1_add returns acc plus the epilogue of blocks b0 … b0+7 (have of
+// them present; exact sums is in the vphaddd lane order).
+AI __m256 q8a_row1_add(__m256 acc, __m256i is, const q8a_xorder *x, const uint8_t *rs, long b0, long have) {
+	__m256i corr = _mm256_loadu_si256((const __m256i *)(x->corr + b0));
+	__m256 f = _mm256_cvtepi32_ps(_mm256_sub_epi32(is, corr));
+	__m256 sc = q8a_mul(_mm256_loadu_ps(x->d + b0), q8a_scales8(rs + b0, have, Q8A_SCALES_HADD_ORDER));
+	return _mm256_add_ps(acc, q8a_mul(f, sc));
+}
+
 // q8a_row1 computes output o of a matrix-vector product. One row at a time
 // reads the weights in address order: two rows interleaved (1440-byte
 // rows in the 20b experts) streamed 12-29% slower, two threads on
@@ -741,10 +750,7 @@ static void q8a_row1(float *dst, const q8a_xorder *x, const uint8_t *blocks, con
 				}
 				t[k] = _mm256_hadd_epi32(q[0], q[1]);
 			}
-			__m256i corr = _mm256_loadu_si256((const __m256i *)(x->corr + b0));
-			__m256 f = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_hadd_epi32(t[0], t[1]), corr));
-			__m256 sc = q8a_mul(_mm256_loadu_ps(x->d + b0), q8a_scales8(rs + b0, 8, Q8A_SCALES_HADD_ORDER));
-			acc[h] = _mm256_add_ps(acc[h], q8a_mul(f, sc));
+			acc[h] = q8a_row1_add(acc[h], _mm256_hadd_epi32(t[0], t[1]), x, rs, b0, 8);
 		}
 	}
 	long nb = nblocks - 16 * full; // the last group's blocks, fewer than 16
@@ -765,10 +771,7 @@ static void q8a_row1(float *dst, const q8a_xorder *x, const uint8_t *blocks, con
 			                _mm256_loadu_si256((const __m256i *)(x->hi + 16 * bp)));
 		}
 		__m256i is = _mm256_hadd_epi32(_mm256_hadd_epi32(q[0], q[1]), _mm256_hadd_epi32(q[2], q[3]));
-		__m256i corr = _mm256_loadu_si256((const __m256i *)(x->corr + b0));
-		__m256 f = _mm256_cvtepi32_ps(_mm256_sub_epi32(is, corr));
-		__m256 sc = q8a_mul(_mm256_loadu_ps(x->d + b0), q8a_scales8(rs + b0, nb - 8 * h, Q8A_SCALES_HADD_ORDER));
-		acc[h] = _mm256_add_ps(acc[h], q8a_mul(f, sc));
+		acc[h] = q8a_row1_add(acc[h], is, x, rs, b0, nb - 8 * h);
 	}
 	const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7); // lane i ← block i
 	float v = q8a_reduce(_mm256_permutevar8x32_ps(acc[0], order), _mm256_permutevar8x32_ps(acc[1], order));
